@@ -1,0 +1,3 @@
+from surveyrouter.cli import app
+
+app(prog_name="surveyrouter")

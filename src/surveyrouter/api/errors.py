@@ -1,0 +1,52 @@
+"""Every error leaves the API in the envelope, so an SDK can always parse the body."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from surveyrouter.api.envelope import error_body
+from surveyrouter.api.observability import TRACE_ID_SCOPE_KEY
+
+log = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def _respond(request: Request, status_code: int, msg: str) -> JSONResponse:
+    trace_id = request.scope.get(TRACE_ID_SCOPE_KEY)
+    return JSONResponse(error_body(status_code, msg, trace_id), status_code=status_code)
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    if isinstance(error.detail, str) and error.detail != HTTPStatus(error.status_code).phrase:
+        msg = error.detail
+    else:
+        msg = HTTPStatus(error.status_code).phrase.lower()
+    response = _respond(request, error.status_code, msg)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem.get("loc", ()))
+        problems.append(f"{where}: {problem.get('msg', 'invalid')}".lower())
+    return _respond(request, 422, "; ".join(problems) or "invalid request")
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=error)
+    # The cause stays in the log, under the same trace id the caller sees.
+    return _respond(request, 500, "internal server error")

@@ -1,0 +1,142 @@
+"""What every request leaves behind: a trace id, one JSON log line and Prometheus samples."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from surveyrouter.api.envelope import new_trace_id
+from surveyrouter.logging_setup import trace_id_var
+from surveyrouter.store.opportunities import live_counts
+
+log = logging.getLogger("surveyrouter.http")
+
+TRACE_ID_HEADER = b"x-trace-id"
+# The scope key error handlers read the trace id from: they may run outside this middleware.
+TRACE_ID_SCOPE_KEY = "surveyrouter.trace_id"
+# Requests that match no route share one label, so scanners cannot blow up the series count.
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class HttpMetrics:
+    """The HTTP metrics of one app, in a registry of its own so apps never share series."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "surveyrouter_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "surveyrouter_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
+
+
+class LiveOpportunitiesCollector(Collector):
+    """Reads the open opportunities per network from the store at each scrape."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        # Describing without collecting keeps registration from querying the database.
+        return [self._family()]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            with self._sessions() as session:
+                counts = live_counts(session)
+        except SQLAlchemyError:
+            # /healthz reports the outage; a scrape without the gauge still serves the rest.
+            log.warning("live opportunity count failed", exc_info=True)
+            return
+        family = self._family()
+        for network_id, count in sorted(counts.items()):
+            family.add_metric([network_id], count)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "surveyrouter_live_opportunities",
+            "Open opportunities in the store, per network.",
+            labels=["network"],
+        )
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that served the request, e.g. "/v1/users/{user_id}"."""
+    route = scope.get("route")
+    if route is not None:
+        return str(getattr(route, "path", UNMATCHED_ROUTE))
+    # FastAPI records its own routes in the scope but not plain Starlette ones such as /docs.
+    for candidate in getattr(scope.get("app"), "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            return str(getattr(candidate, "path", UNMATCHED_ROUTE))
+    return UNMATCHED_ROUTE
+
+
+class RequestObservation:
+    """ASGI middleware: assigns the trace id, then logs and measures the finished request."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace_id = new_trace_id()
+        scope[TRACE_ID_SCOPE_KEY] = trace_id
+        token = trace_id_var.set(trace_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_trace_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((TRACE_ID_HEADER, trace_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+            trace_id_var.reset(token)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        template = route_template(scope)
+        method = scope["method"]
+        self.metrics.requests.labels(method, template, str(status)).inc()
+        self.metrics.duration.labels(method, template, str(status)).observe(seconds)
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "method": method,
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                }
+            },
+        )

@@ -1,0 +1,79 @@
+"""The ``surveyrouter`` command. Each subcommand is a function registered on ``app``."""
+
+from __future__ import annotations
+
+import socket
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from surveyrouter.api import create_app
+from surveyrouter.bootstrap import build_runtime, prepare_database
+from surveyrouter.logging_setup import configure_logging
+from surveyrouter.settings import Settings
+
+app = typer.Typer(help="A self-hosted survey router.", no_args_is_help=True)
+console = Console()
+
+URL_PATHS = (("API", "/"), ("Docs", "/docs"), ("Health", "/healthz"), ("Metrics", "/metrics"))
+
+
+@app.callback()
+def main() -> None:
+    """A self-hosted survey router: exchange surveys matched to publishers' users."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address [SURVEYROUTER_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port [SURVEYROUTER_PORT].")] = None,
+) -> None:
+    """Migrate and seed the database, then serve the HTTP API."""
+    # Options given on the command line win over the environment; absent ones must not.
+    overrides: dict[str, Any] = {"host": host, "port": port}
+    settings = Settings(**{name: value for name, value in overrides.items() if value is not None})
+    configure_logging(settings.log_level)
+    runtime = build_runtime(settings)
+    try:
+        prepare_database(runtime)
+        # Binding before printing makes the printed URLs true: port 0 shows the port it got,
+        # and a taken port fails here rather than after the banner.
+        try:
+            listener = bind(settings.host, settings.port)
+        except OSError as error:
+            console.print(f"[red]cannot listen on {settings.host}:{settings.port}: {error}[/red]")
+            raise typer.Exit(1) from error
+        print_urls(listener)
+        config = uvicorn.Config(
+            create_app(runtime), log_config=None, access_log=False, log_level=None
+        )
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        runtime.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(address)
+    listener.set_inheritable(True)
+    return listener
+
+
+def print_urls(listener: socket.socket) -> None:
+    host, port = listener.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    base = f"http://{host}:{port}"
+    table = Table(title="surveyrouter is serving", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(style="cyan")
+    for label, path in URL_PATHS:
+        table.add_row(label, f"{base}{path}")
+    console.print(table)

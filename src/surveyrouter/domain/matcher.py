@@ -1,0 +1,789 @@
+"""The fast matcher: every live opportunity's verdict for one profile in about a millisecond.
+
+It must agree with the reference evaluator (``domain/targeting.py``) verdict for verdict; the
+property tests in ``tests/unit/domain/test_matcher.py`` hold it to that.
+
+How it works
+------------
+Each distinct cell (same attribute, kind, payload, negation and context) is one *atom*, evaluated
+once per profile however many opportunities use it. Filter and quota objects become AND nodes over
+atoms, groups become OR nodes over objects, and an opportunity is an AND over its groups. Nodes are
+hash-consed, so the interlocked gender × age objects most surveys share are evaluated once.
+
+A node's value is one integer *key* that carries both its tri-state truth and a missing
+attribute: ``truth << 16 | low``. Truth is FALSE 0, UNKNOWN 1, TRUE 2, so tri-state AND is ``min``
+and OR is ``max``. Two passes run side by side: in the ``lo`` pass ``low`` is the smallest missing
+attribute code, in the ``hi`` pass ``LOW - `` the largest. Ordering keys lexicographically then
+does exactly what the reference does with sets of missing attributes: an AND node that is UNKNOWN
+takes the extremes over its UNKNOWN children only (FALSE and TRUE children carry "none"), an OR
+node likewise. OR nodes flip ``low`` (``key ^ LOW``) so that ``max`` picks the smallest ``lo``.
+An opportunity has exactly one missing attribute when ``lo == hi``, which is all the per-attribute
+unlock values need. Full missing sets and reasons are built only when asked for.
+
+Each level is stored column-major in buckets of equal (padded) arity, so a level costs one numpy
+gather and one ``minimum``/``maximum`` per column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Union
+
+import numpy as np
+import numpy.typing as npt
+
+from surveyrouter.domain.idset import Column, IdSet
+from surveyrouter.domain.opportunity import Cell, CellKind, Device, ListOperator, Opportunity
+from surveyrouter.domain.profile import Profile, targeting_answers
+from surveyrouter.domain.targeting import numeric_answer
+
+SHIFT = 16
+LOW = (1 << SHIFT) - 1
+FALSE_V, UNKNOWN_V, TRUE_V = 0, 1, 2
+TRUE_KEY = (TRUE_V << SHIFT) | LOW
+FALSE_KEY = (FALSE_V << SHIFT) | LOW
+UNKNOWN_KEY = (UNKNOWN_V << SHIFT) | LOW  # unknown, but not for want of an answer
+MAX_ATTRIBUTES = LOW - 1
+
+TRUE_SLOT, FALSE_SLOT, SINK_SLOT = 0, 1, 2
+SINK_OPPORTUNITY = 0
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+# Atom modes.
+_ANY, _ALL, _RANGE, _COLLECTION, _ANSWERED, _INVITE = range(6)
+
+_DEVICE_BITS = {Device.MOBILE: 1, Device.DESKTOP: 2, Device.TABLET: 4}
+
+Key = npt.NDArray[np.int32]
+Expr = Union[int, tuple[str, tuple["Expr", ...]]]
+
+
+def _clamp(number: int) -> int:
+    return max(_INT64_MIN, min(_INT64_MAX, number))
+
+
+class _Bucket:
+    """Rows of equal arity: ``children[j, row]`` are slots, ``targets[row]`` where results go."""
+
+    __slots__ = ("children", "free", "rows", "targets", "width")
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.children: npt.NDArray[np.int32] = np.zeros((width, 16), dtype=np.int32)
+        self.targets: npt.NDArray[np.int32] = np.zeros(16, dtype=np.int32)
+        self.rows = 0
+        self.free: list[int] = []
+
+    def add(self, children: tuple[int, ...], pad: int, target: int) -> int:
+        if self.free:
+            row = self.free.pop()
+        else:
+            if self.rows == self.targets.shape[0]:
+                capacity = 2 * self.rows
+                grown = np.zeros((self.width, capacity), dtype=np.int32)
+                grown[:, : self.rows] = self.children[:, : self.rows]
+                self.children = grown
+                targets = np.zeros(capacity, dtype=np.int32)
+                targets[: self.rows] = self.targets[: self.rows]
+                self.targets = targets
+            row = self.rows
+            self.rows += 1
+        self.children[:, row] = pad
+        self.children[: len(children), row] = children
+        self.targets[row] = target
+        return row
+
+    def clear(self, row: int, pad: int, sink: int) -> None:
+        self.children[:, row] = pad
+        self.targets[row] = sink
+        self.free.append(row)
+
+    def reduce(self, values: Key, combine: np.ufunc, flip: bool) -> Key:
+        """Combine each row's children (``flip`` reads them in OR orientation)."""
+        n = self.rows
+        out = values[self.children[0, :n]]
+        if flip:
+            out ^= LOW
+        for j in range(1, self.width):
+            column = values[self.children[j, :n]]
+            if flip:
+                column ^= LOW
+            combine(out, column, out=out)
+        if flip:
+            out ^= LOW
+        return out
+
+
+
+def _width(arity: int) -> int:
+    for width in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32):
+        if arity <= width:
+            return width
+    return 32 * math.ceil(arity / 32)
+
+
+class _Collections:
+    """Downloaded collections, indexed from value to the collections that contain it."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.known = Column(np.bool_, False)
+        self.codes: dict[str, int] = {}
+        self._offsets: npt.NDArray[np.int64] = np.zeros(1, dtype=np.int64)
+        self._members: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._pending: dict[int, list[int]] = {}
+        self._pending_size = 0
+
+    def slot(self, collection_id: str) -> int:
+        index = self.index.get(collection_id)
+        if index is None:
+            index = len(self.index)
+            self.index[collection_id] = index
+            self.known.ensure(index + 1)
+        return index
+
+    def put(self, collection_id: str, values: Iterable[str]) -> int | None:
+        """Record a collection's values; returns its index, or None if it was already known."""
+        index = self.slot(collection_id)
+        if self.known.data[index]:
+            return None  # REX collections are immutable once downloaded (INFERRED, §4)
+        self.known.data[index] = True
+        for value in set(values):
+            code = self.codes.setdefault(value, len(self.codes))
+            self._pending.setdefault(code, []).append(index)
+            self._pending_size += 1
+        # Merging costs the whole index; pending values are looked up directly until they
+        # outgrow a quarter of it, so one download at a time stays cheap.
+        if self._pending_size > max(65536, len(self._members) // 4):
+            self.merge()
+        return index
+
+    def merge(self) -> None:
+        if not self._pending_size:
+            return
+        counts = np.diff(self._offsets)
+        codes = [np.repeat(np.arange(len(counts), dtype=np.int64), counts)]
+        members = [self._members]
+        for code, indices in self._pending.items():
+            codes.append(np.full(len(indices), code, dtype=np.int64))
+            members.append(np.asarray(indices, dtype=np.int32))
+        all_codes = np.concatenate(codes)
+        all_members = np.concatenate(members)
+        order = np.argsort(all_codes, kind="stable")
+        self._members = all_members[order]
+        self._offsets = np.zeros(len(self.codes) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_codes, minlength=len(self.codes)), out=self._offsets[1:])
+        self._pending.clear()
+        self._pending_size = 0
+
+    def containing(self, value: str) -> list[npt.NDArray[np.int32]]:
+        code = self.codes.get(value)
+        if code is None:
+            return []
+        found = []
+        if code + 1 < len(self._offsets):
+            found.append(self._members[self._offsets[code] : self._offsets[code + 1]])
+        pending = self._pending.get(code)
+        if pending:
+            found.append(np.asarray(pending, dtype=np.int32))
+        return found
+
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """One profile's verdicts over the whole index, indexed by the matcher's opportunity slot.
+
+    ``eligible`` and ``unknown`` are boolean masks (ineligible is neither); ``exact`` marks
+    eligible opportunities without opaque cells; ``single_missing`` holds the attribute id an
+    unknown opportunity waits for when it waits for exactly one, else -1; ``unlock`` is the sum of
+    CPI over those opportunities per attribute id.
+    """
+
+    eligible: npt.NDArray[np.bool_]
+    unknown: npt.NDArray[np.bool_]
+    exact: npt.NDArray[np.bool_]
+    single_missing: npt.NDArray[np.int64]
+    unlock: Mapping[int, Decimal]
+    node_lo: Key
+    node_hi: Key
+
+
+class Matcher:
+    """An in-memory index over live opportunities, updated incrementally."""
+
+    def __init__(self) -> None:
+        # Node slots: atoms, AND nodes and OR nodes share one slot space.
+        self._slots = 3
+        self._free_slots: list[int] = []
+        self._absent_lo = Column(np.int32, TRUE_KEY)
+        self._absent_hi = Column(np.int32, TRUE_KEY)
+        self._absent_lo.data[FALSE_SLOT] = FALSE_KEY
+        self._absent_hi.data[FALSE_SLOT] = FALSE_KEY
+        self._negative = Column(np.int32, FALSE_KEY)
+        self._no_hit = Column(np.int32, FALSE_KEY)
+        self._negate = Column(np.bool_, False)
+        self._need = Column(np.int32, 1)
+        self._range_from = Column(np.int64, _INT64_MIN)
+        self._range_to = Column(np.int64, _INT64_MAX)
+        self._collection = Column(np.int32, 0)
+        self._refs = Column(np.int32, 0)
+        self._refs.data[:3] = 1 << 30  # constants live forever
+        self._definition: list[object] = [None, None, None]  # atom key or node children
+        self._atoms: dict[tuple[object, ...], int] = {}
+        self._nodes: dict[tuple[str, tuple[int, ...]], int] = {}
+        self._node_row: dict[int, tuple[_Bucket, int]] = {}
+        self._and_buckets: dict[int, _Bucket] = {}
+        self._or_buckets: dict[int, _Bucket] = {}
+
+        self._attribute_codes: dict[int, int] = {}
+        self._attribute_ids: list[int] = [0]
+        self._atoms_by_attribute: dict[int, IdSet] = {}
+        self._ranges_by_attribute: dict[int, IdSet] = {}
+        self._collections_by_attribute: dict[int, IdSet] = {}
+        self._value_postings: dict[tuple[int, str], IdSet] = {}
+        self._invite_postings: dict[str, IdSet] = {}
+        self._atoms_by_collection: dict[int, IdSet] = {}
+        self._collections = _Collections()
+
+        # Opportunity slots; slot 0 is the sink that tombstoned rows write to.
+        self._keys: list[tuple[str, int] | None] = [None]
+        self._slot_of: dict[tuple[str, int], int] = {}
+        self._free_opportunities: list[int] = []
+        self._live = Column(np.bool_, False)
+        self._country = Column(np.int32, 0)
+        self._language = Column(np.int32, 0)
+        self._devices = Column(np.uint8, 0)
+        self._cpi_micros = Column(np.int64, 0)
+        self._transparent = Column(np.bool_, False)
+        self._terms: dict[int, tuple[int, ...]] = {}
+        self._opportunity_row: dict[int, tuple[_Bucket, int]] = {}
+        self._opportunity_buckets: dict[int, _Bucket] = {}
+        self._locale_codes: dict[str, int] = {}
+        self._entered: dict[int, set[int]] = {}
+        self._excluding_project: dict[int, set[int]] = {}
+        self._excluding_category: dict[int, set[int]] = {}
+        self._history: dict[int, tuple[int | None, frozenset[int], frozenset[int]]] = {}
+
+    # ---------------------------------------------------------------- maintenance
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def key_of(self, slot: int) -> tuple[str, int]:
+        key = self._keys[slot]
+        if key is None:
+            raise KeyError(slot)
+        return key
+
+    def slot_of(self, network: str, opportunity_id: int) -> int | None:
+        return self._slot_of.get((network, opportunity_id))
+
+    def add(self, opportunities: Iterable[Opportunity]) -> None:
+        """Add opportunities, or replace the ones already indexed under the same key."""
+        for opportunity in opportunities:
+            self._add(opportunity)
+
+    def remove(self, keys: Iterable[tuple[str, int]]) -> None:
+        for key in keys:
+            slot = self._slot_of.pop(key, None)
+            if slot is not None:
+                self._release_opportunity(slot)
+                self._keys[slot] = None
+                self._live.data[slot] = False
+                self._free_opportunities.append(slot)
+
+    def add_collections(self, collections: Mapping[str, Iterable[str]]) -> None:
+        """Make downloaded collections known; cells naming them stop being UNKNOWN."""
+        for collection_id, values in collections.items():
+            index = self._collections.put(collection_id, values)
+            if index is None:
+                continue
+            for atom in self._atoms_by_collection.get(index, IdSet()).array:
+                self._set_static(int(atom))
+
+
+    def _add(self, opportunity: Opportunity) -> None:
+        key = (opportunity.network, opportunity.id)
+        slot = self._slot_of.get(key)
+        fresh: list[int] = []
+        terms = self._compile(opportunity, fresh)
+        for term in terms:
+            self._refs.data[term] += 1
+        if slot is None:
+            slot = self._free_opportunities.pop() if self._free_opportunities else len(self._keys)
+            if slot == len(self._keys):
+                self._keys.append(key)
+            else:
+                self._keys[slot] = key
+            self._slot_of[key] = slot
+            for column in self._opportunity_columns():
+                column.ensure(slot + 1)
+        else:
+            self._release_opportunity(slot)
+        for atom in fresh:
+            if self._refs.data[atom] == 0:
+                self._free_atom(atom)
+        self._terms[slot] = terms
+        bucket = self._opportunity_bucket(len(terms))
+        self._opportunity_row[slot] = (bucket, bucket.add(terms, TRUE_SLOT, slot))
+        self._live.data[slot] = True
+        self._country.data[slot] = self._locale_code(opportunity.country)
+        self._language.data[slot] = self._locale_code(opportunity.language)
+        self._devices.data[slot] = sum(_DEVICE_BITS[d] for d in opportunity.devices)
+        self._cpi_micros.data[slot] = int(opportunity.cpi * 1_000_000)
+        self._transparent.data[slot] = not opportunity.has_opaque_cells
+        history = (
+            opportunity.project_id,
+            opportunity.project_exclusions,
+            opportunity.category_exclusions,
+        )
+        self._history[slot] = history
+        if opportunity.project_id is not None:
+            self._entered.setdefault(opportunity.project_id, set()).add(slot)
+        for project in opportunity.project_exclusions:
+            self._excluding_project.setdefault(project, set()).add(slot)
+        for category in opportunity.category_exclusions:
+            self._excluding_category.setdefault(category, set()).add(slot)
+
+    def _opportunity_columns(self) -> list[Column]:
+        return [
+            self._live, self._country, self._language, self._devices, self._cpi_micros,
+            self._transparent,
+        ]  # fmt: skip
+
+    def _release_opportunity(self, slot: int) -> None:
+        for term in self._terms.pop(slot):
+            self._release(term)
+        bucket, row = self._opportunity_row.pop(slot)
+        bucket.clear(row, TRUE_SLOT, SINK_OPPORTUNITY)
+        project, projects, categories = self._history.pop(slot)
+        if project is not None:
+            self._entered[project].discard(slot)
+        for p in projects:
+            self._excluding_project[p].discard(slot)
+        for c in categories:
+            self._excluding_category[c].discard(slot)
+
+    def _locale_code(self, name: str) -> int:
+        return self._locale_codes.setdefault(name, len(self._locale_codes) + 1)
+
+    def _opportunity_bucket(self, arity: int) -> _Bucket:
+        width = _width(arity)
+        bucket = self._opportunity_buckets.get(width)
+        if bucket is None:
+            bucket = self._opportunity_buckets[width] = _Bucket(width)
+        return bucket
+
+    # ---------------------------------------------------------------- compiling
+
+    def _compile(self, opportunity: Opportunity, fresh: list[int]) -> tuple[int, ...]:
+        """The opportunity as a canonical AND of slots (REX §5.2 structure)."""
+        if not opportunity.is_open:
+            return (FALSE_SLOT,)
+        groups: list[Expr] = []
+        for filter_group in opportunity.filters:
+            if filter_group:  # a group with no objects is ignored
+                objects = [
+                    _conj([self._atom(c, False, fresh) for c in opportunity.resolve(o.cell_tags)])
+                    for o in filter_group
+                ]
+                groups.append(_disj(objects))
+        for quota_group in opportunity.quotas:
+            if quota_group:
+                objects = [
+                    _conj([self._atom(c, True, fresh) for c in opportunity.resolve(o.cell_tags)])
+                    if o.is_open
+                    else FALSE_SLOT
+                    for o in quota_group
+                ]
+                groups.append(_disj(objects))
+        whole = _conj(groups)
+        if isinstance(whole, int):
+            return (whole,)
+        kind, children = whole
+        if kind == "or":
+            return (self._intern(whole),)
+        return tuple(sorted({self._intern(child) for child in children}))
+
+    def _intern(self, expr: Expr) -> int:
+        if isinstance(expr, int):
+            return expr
+        kind, children = expr
+        slots = tuple(sorted({self._intern(child) for child in children}))
+        if len(slots) == 1:
+            return slots[0]
+        key = (kind, slots)
+        slot = self._nodes.get(key)
+        if slot is not None:
+            return slot
+        slot = self._new_slot()
+        self._nodes[key] = slot
+        self._definition[slot] = key
+        for child in slots:
+            self._refs.data[child] += 1
+        buckets = self._and_buckets if kind == "and" else self._or_buckets
+        width = _width(len(slots))
+        bucket = buckets.get(width)
+        if bucket is None:
+            bucket = buckets[width] = _Bucket(width)
+        pad = TRUE_SLOT if kind == "and" else FALSE_SLOT
+        self._node_row[slot] = (bucket, bucket.add(slots, pad, slot))
+        return slot
+
+    def _release(self, slot: int) -> None:
+        refs = self._refs.data
+        refs[slot] -= 1
+        if refs[slot] > 0:
+            return
+        definition = self._definition[slot]
+        if isinstance(definition, tuple) and definition and definition[0] in ("and", "or"):
+            kind, children = definition
+            del self._nodes[definition]  # type: ignore[arg-type]
+            bucket, row = self._node_row.pop(slot)
+            bucket.clear(row, TRUE_SLOT if kind == "and" else FALSE_SLOT, SINK_SLOT)
+            self._definition[slot] = None
+            self._free_slots.append(slot)
+            for child in children:  # type: ignore[attr-defined]
+                self._release(child)
+        else:
+            self._free_atom(slot)
+
+    def _new_slot(self) -> int:
+        if self._free_slots:
+            return self._free_slots.pop()
+        slot = self._slots
+        self._slots += 1
+        for column in self._node_columns():
+            column.ensure(slot + 1)
+        self._definition.append(None)
+        return slot
+
+    def _node_columns(self) -> list[Column]:
+        return [
+            self._absent_lo, self._absent_hi, self._negative, self._no_hit, self._negate,
+            self._need, self._range_from, self._range_to, self._collection, self._refs,
+        ]  # fmt: skip
+
+    def _attribute_code(self, attribute_id: int) -> int:
+        code = self._attribute_codes.get(attribute_id)
+        if code is None:
+            code = len(self._attribute_ids)
+            if code > MAX_ATTRIBUTES:
+                raise OverflowError(f"the matcher indexes at most {MAX_ATTRIBUTES} attributes")
+            self._attribute_codes[attribute_id] = code
+            self._attribute_ids.append(attribute_id)
+        return code
+
+    def _atom(self, cell: Cell, quota: bool, fresh: list[int]) -> int:
+        """The slot of the atom a cell evaluates as; opaque cells are simply TRUE."""
+        if cell.is_opaque:
+            return TRUE_SLOT
+        key: tuple[object, ...]
+        if cell.is_invite:
+            key = (_INVITE, 0, cell.negate, False, cell.operator is ListOperator.AND,
+                   frozenset(cell.values))  # fmt: skip
+        else:
+            mode, payload = _atom_payload(cell)
+            key = (mode, cell.attribute_id, cell.negate, quota, payload)
+        slot = self._atoms.get(key)
+        if slot is None:
+            slot = self._new_atom(key)
+            fresh.append(slot)
+        return slot
+
+    def _new_atom(self, key: tuple[object, ...]) -> int:
+        slot = self._new_slot()
+        self._atoms[key] = slot
+        self._definition[slot] = key
+        mode, attribute_id, negate, _quota, payload = key[:5]
+        self._negate.data[slot] = bool(negate)
+        if mode == _INVITE:
+            values: frozenset[str] = key[5]  # type: ignore[assignment]
+            self._need.data[slot] = len(values) if payload else 1
+            for collection in values:
+                self._invite_postings.setdefault(collection, IdSet()).add(slot)
+        else:
+            assert isinstance(attribute_id, int)
+            code = self._attribute_code(attribute_id)
+            self._atoms_by_attribute.setdefault(code, IdSet()).add(slot)
+            if mode in (_ANY, _ALL):
+                values = payload  # type: ignore[assignment]
+                self._need.data[slot] = len(values) if mode == _ALL else 1
+                for value in values:
+                    self._value_postings.setdefault((attribute_id, value), IdSet()).add(slot)
+            elif mode == _RANGE:
+                low, high = payload  # type: ignore[misc]
+                self._range_from.data[slot] = _INT64_MIN if low is None else _clamp(low)
+                self._range_to.data[slot] = _INT64_MAX if high is None else _clamp(high)
+                self._ranges_by_attribute.setdefault(code, IdSet()).add(slot)
+            elif mode == _COLLECTION:
+                index = self._collections.slot(str(payload))
+                self._collection.data[slot] = index
+                self._collections_by_attribute.setdefault(code, IdSet()).add(slot)
+                self._atoms_by_collection.setdefault(index, IdSet()).add(slot)
+        self._set_static(slot)
+        return slot
+
+    def _set_static(self, slot: int) -> None:
+        """The atom's keys that do not depend on the profile's answers."""
+        key = self._definition[slot]
+        assert isinstance(key, tuple)
+        mode, attribute_id, negate, quota = key[:4]
+
+        def truth(raw: bool) -> int:
+            return TRUE_KEY if raw != negate else FALSE_KEY
+
+        if mode == _INVITE:
+            no_membership = truth(bool(key[4]) and not key[5])  # AND over nothing holds
+            self._absent_lo.data[slot] = self._absent_hi.data[slot] = no_membership
+            return
+        code = self._attribute_codes[attribute_id]  # type: ignore[index]
+        if mode == _ANSWERED and negate:
+            self._absent_lo.data[slot] = self._absent_hi.data[slot] = TRUE_KEY
+        else:
+            self._absent_lo.data[slot] = (UNKNOWN_V << SHIFT) | code
+            self._absent_hi.data[slot] = (UNKNOWN_V << SHIFT) | (LOW - code)
+        if quota:
+            self._negative.data[slot] = FALSE_KEY
+        else:
+            self._negative.data[slot] = TRUE_KEY if (mode == _ANSWERED or negate) else FALSE_KEY
+        if mode == _COLLECTION:
+            known = self._collections.known.data[self._collection.data[slot]]
+            self._no_hit.data[slot] = truth(False) if known else UNKNOWN_KEY
+        else:
+            empty_all = mode == _ALL and self._need.data[slot] == 0
+            self._no_hit.data[slot] = truth(mode == _ANSWERED or empty_all)
+
+    def _free_atom(self, slot: int) -> None:
+        key = self._definition[slot]
+        assert isinstance(key, tuple)
+        del self._atoms[key]
+        mode, attribute_id, _negate, _quota, payload = key[:5]
+        if mode == _INVITE:
+            for collection in key[5]:  # type: ignore[attr-defined]
+                self._invite_postings[collection].discard(slot)
+        else:
+            code = self._attribute_codes[attribute_id]  # type: ignore[index]
+            self._atoms_by_attribute[code].discard(slot)
+            if mode in (_ANY, _ALL):
+                for value in payload:  # type: ignore[attr-defined]
+                    self._value_postings[(attribute_id, value)].discard(slot)  # type: ignore[index]
+            elif mode == _RANGE:
+                self._ranges_by_attribute[code].discard(slot)
+            elif mode == _COLLECTION:
+                self._collections_by_attribute[code].discard(slot)
+                self._atoms_by_collection[int(self._collection.data[slot])].discard(slot)
+        self._definition[slot] = None
+        self._refs.data[slot] = 0
+        self._free_slots.append(slot)
+
+    # ---------------------------------------------------------------- matching
+
+    def match(self, profile: Profile, at: datetime) -> MatchResult:
+        """Every indexed opportunity's verdict for ``profile`` at time ``at``."""
+        lo, hi = self._evaluate_atoms(profile, at)
+        for buckets, combine, flip in (
+            (self._and_buckets, np.minimum, False),
+            (self._or_buckets, np.maximum, True),
+        ):
+            for bucket in buckets.values():
+                if bucket.rows:
+                    lo[bucket.targets[: bucket.rows]] = bucket.reduce(lo, combine, flip)
+                    hi[bucket.targets[: bucket.rows]] = bucket.reduce(hi, combine, flip)
+        size = len(self._keys)
+        check = self._checks(profile, size)
+        total_lo = np.full(size, TRUE_KEY, dtype=np.int32)
+        total_hi = np.full(size, TRUE_KEY, dtype=np.int32)
+        for bucket in self._opportunity_buckets.values():
+            if bucket.rows:
+                targets = bucket.targets[: bucket.rows]
+                total_lo[targets] = bucket.reduce(lo, np.minimum, False)
+                total_hi[targets] = bucket.reduce(hi, np.minimum, False)
+        np.minimum(total_lo, check, out=total_lo)
+        np.minimum(total_hi, check, out=total_hi)
+        live = self._live.data[:size]
+        truth = total_lo >> SHIFT
+        eligible = (truth == TRUE_V) & live
+        unknown = (truth == UNKNOWN_V) & live
+        low = total_lo & LOW
+        high = LOW - (total_hi & LOW)
+        single = unknown & (low == high) & (low != LOW)
+        codes = np.where(single, low, 0)
+        ids = np.asarray(self._attribute_ids, dtype=np.int64)
+        single_missing = np.where(single, ids[codes], -1)
+        sums = np.bincount(
+            codes[single], weights=self._cpi_micros.data[:size][single], minlength=len(ids)
+        )
+        unlock = {
+            int(ids[code]): Decimal(int(round(micros))) / 1_000_000
+            for code in np.flatnonzero(sums)
+            for micros in (sums[code],)
+        }
+        return MatchResult(
+            eligible=eligible,
+            unknown=unknown,
+            exact=eligible & self._transparent.data[:size],
+            single_missing=single_missing,
+            unlock=unlock,
+            node_lo=lo,
+            node_hi=hi,
+        )
+
+    def _evaluate_atoms(self, profile: Profile, at: datetime) -> tuple[Key, Key]:
+        n = self._slots
+        lo: Key = self._absent_lo.data[:n].copy()
+        hi: Key = self._absent_hi.data[:n].copy()
+        hits: list[npt.NDArray[np.int32]] = []
+        settled: list[npt.NDArray[np.int32]] = []
+        for attribute_id, given in targeting_answers(profile, at).items():
+            code = self._attribute_codes.get(attribute_id)
+            atoms = self._atoms_by_attribute.get(code) if code is not None else None
+            if atoms is None or not len(atoms):
+                continue
+            ids = atoms.array
+            static = self._negative.data if given.negative else self._no_hit.data
+            lo[ids] = hi[ids] = static[ids]
+            if given.negative:
+                continue
+            values = set(given.values)
+            for value in values:
+                posting = self._value_postings.get((attribute_id, value))
+                if posting is not None and len(posting):
+                    hits.append(posting.array)
+            ranges = self._ranges_by_attribute.get(code)  # type: ignore[arg-type]
+            if ranges is not None and len(ranges):
+                settled.append(self._range_hits(ranges.array, values))
+            collections = self._collections_by_attribute.get(code)  # type: ignore[arg-type]
+            if collections is not None and len(collections):
+                settled.append(self._collection_hits(collections.array, values))
+        for invite in profile.invites:
+            posting = self._invite_postings.get(invite)
+            if posting is not None and len(posting):
+                hits.append(posting.array)
+        if hits:
+            atoms, counts = np.unique(np.concatenate(hits), return_counts=True)
+            settled.append(atoms[counts >= self._need.data[atoms]])
+        if settled:
+            matched = np.concatenate(settled)
+            keys = np.where(self._negate.data[matched], FALSE_KEY, TRUE_KEY).astype(np.int32)
+            lo[matched] = hi[matched] = keys
+        return lo, hi
+
+    def _range_hits(self, ids: npt.NDArray[np.int32], values: set[str]) -> npt.NDArray[np.int32]:
+        low, high = self._range_from.data[ids], self._range_to.data[ids]
+        hit = np.zeros(len(ids), dtype=np.bool_)
+        for value in values:
+            number = numeric_answer(value)
+            if number is not None:
+                # Bounds are integers: number >= low iff floor(number) >= low, and
+                # number <= high iff ceil(number) <= high; exact without floats.
+                floor, ceiling = _clamp(math.floor(number)), _clamp(math.ceil(number))
+                hit |= (low <= floor) & (high >= ceiling)
+        return ids[hit]
+
+    def _collection_hits(
+        self, ids: npt.NDArray[np.int32], values: set[str]
+    ) -> npt.NDArray[np.int32]:
+        containing = np.zeros(len(self._collections.index), dtype=np.bool_)
+        for value in values:
+            for indices in self._collections.containing(value):
+                containing[indices] = True
+        return ids[containing[self._collection.data[ids]]]
+
+    def _checks(self, profile: Profile, size: int) -> Key:
+        """Status-independent opportunity checks: locale, device, duplicates, exclusions."""
+        truth = np.full(size, TRUE_V, dtype=np.int32)
+        for wanted, column in ((profile.country, self._country), (profile.language, self._language)):
+            if wanted is None:
+                np.minimum(truth, UNKNOWN_V, out=truth)
+            else:
+                code = self._locale_codes.get(wanted, -1)
+                truth[column.data[:size] != code] = FALSE_V
+        if profile.device is None:
+            np.minimum(truth, UNKNOWN_V, out=truth)
+        else:
+            bit = _DEVICE_BITS[profile.device]
+            truth[(self._devices.data[:size] & bit) == 0] = FALSE_V
+        history = profile.participation
+        for projects, index in (
+            (history.entered_projects, self._entered),
+            (history.excluding_projects, self._excluding_project),
+            (history.excluding_categories, self._excluding_category),
+        ):
+            for project in projects:
+                excluded = index.get(project)
+                if excluded:
+                    truth[list(excluded)] = FALSE_V
+        return (truth << SHIFT) | LOW
+
+    # ---------------------------------------------------------------- explaining
+
+    def missing_attributes(self, result: MatchResult, slot: int) -> frozenset[int]:
+        """The full set of missing attributes of one opportunity in ``result``."""
+        if not result.unknown[slot]:
+            return frozenset()
+        found: set[int] = set()
+        stack = list(self._terms[slot])
+        while stack:
+            node = stack.pop()
+            if int(result.node_lo[node]) >> SHIFT != UNKNOWN_V:
+                continue
+            definition = self._definition[node]
+            assert isinstance(definition, tuple)
+            if definition[0] in ("and", "or"):
+                stack.extend(definition[1])  # type: ignore[arg-type]
+            elif int(result.node_lo[node]) & LOW != LOW:
+                found.add(self._attribute_ids[int(result.node_lo[node]) & LOW])
+        return frozenset(found)
+
+
+def _atom_payload(cell: Cell) -> tuple[int, object]:
+    if cell.kind is CellKind.VALUE:
+        return _ANY, frozenset(cell.values[:1])
+    if cell.kind is CellKind.LIST:
+        return (_ALL if cell.operator is ListOperator.AND else _ANY), frozenset(cell.values)
+    if cell.kind is CellKind.RANGE:
+        return _RANGE, (cell.range_from, cell.range_to)
+    if cell.kind is CellKind.COLLECTION:
+        return _COLLECTION, cell.collection_id or ""
+    return _ANSWERED, ()
+
+
+def _conj(items: Iterable[Expr]) -> Expr:
+    """Canonical tri-state AND: flattened, TRUE dropped, FALSE absorbing."""
+    children: list[Expr] = []
+    for item in items:
+        if item == FALSE_SLOT:
+            return FALSE_SLOT
+        if item == TRUE_SLOT:
+            continue
+        if isinstance(item, tuple) and item[0] == "and":
+            children.extend(item[1])
+        else:
+            children.append(item)
+    if not children:
+        return TRUE_SLOT
+    return children[0] if len(children) == 1 else ("and", tuple(children))
+
+
+def _disj(items: Iterable[Expr]) -> Expr:
+    """Canonical tri-state OR: flattened, FALSE dropped, TRUE absorbing."""
+    children: list[Expr] = []
+    for item in items:
+        if item == TRUE_SLOT:
+            return TRUE_SLOT
+        if item == FALSE_SLOT:
+            continue
+        if isinstance(item, tuple) and item[0] == "or":
+            children.extend(item[1])
+        else:
+            children.append(item)
+    if not children:
+        return FALSE_SLOT
+    return children[0] if len(children) == 1 else ("or", tuple(children))

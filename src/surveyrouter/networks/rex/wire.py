@@ -1,0 +1,113 @@
+"""REX wire models: the Opportunity object of REX §3 and the cells of §4, as the registry sends them.
+
+Parsing is liberal on purpose. Dynata's own SDK rejects any opportunity with a field, status or
+cell kind it does not know and then acks it — silent data loss (REX §8). Here unknown fields,
+categories, statuses, devices and cell kinds are kept or tolerated, and logged once each.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+_already_logged: set[tuple[str, str]] = set()
+
+
+def log_once(what: str, name: str, **context: Any) -> None:
+    """Log an unexpected name from the exchange the first time this process sees it."""
+    key = (what, name)
+    if key in _already_logged:
+        return
+    _already_logged.add(key)
+    logger.warning("rex: unexpected %s %r", what, name, extra={"rex_" + what: name, **context})
+
+
+class WireModel(BaseModel):
+    # REX sends answer ids and collection ids as strings but integers have been seen in the wild.
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
+
+
+class RexRange(WireModel):
+    from_: int | None = Field(default=None, alias="from")
+    to: int | None = None
+
+
+class RexCell(WireModel):
+    tag: str
+    attribute_id: int
+    negate: bool = False
+    kind: str
+    value: str | None = None
+    list_: list[str] | None = Field(default=None, alias="list")
+    operator: str | None = None
+    range_: RexRange | None = Field(default=None, alias="range")
+    collection: str | None = None
+    ineffable: str | None = None
+    invite_collections: list[str] | None = None
+
+
+class RexFilterObject(WireModel):
+    id: str
+    cells: list[str] = []
+
+
+class RexQuotaObject(WireModel):
+    id: str
+    cells: list[str] = []
+    count: int
+    status: str
+
+
+class RexLocale(WireModel):
+    language: str
+    country: str
+
+
+class RexLinks(WireModel):
+    live: str
+
+
+class RexRequirements(WireModel):
+    requires_recontact: bool = False
+    requires_pii_collection: bool = False
+    requires_webcam: bool = False
+    requires_eye_tracking: bool = False
+    requires_cookie_drops: bool = False
+    requires_sample_plus: bool = False
+    requires_app_vpn: bool = False
+    requires_manual_rewards: bool = False
+
+
+class RexOpportunity(WireModel):
+    """REX §3.1. Fields the docs mark required but real payloads omit are optional here."""
+
+    id: int
+    status: str
+    length_of_interview: int
+    incidence_rate: int
+    cost_per_interview: Decimal
+    completes: int | None = None
+    project_id: int | None = None
+    group_id: int | None = None
+    order_number: str | None = None
+    client_id: int | None = None
+    evaluation: str | None = None
+    days_in_field: int | None = None
+    locale: RexLocale
+    devices: list[str] = []
+    links: RexLinks
+    category_ids: list[int] = []
+    category_exclusions: list[int] = []
+    project_exclusions: list[int] = []
+    created: datetime | None = None
+    notified: datetime | None = None
+    requirements: RexRequirements | None = None
+    cells: list[RexCell] = []
+    filters: list[list[RexFilterObject]] = []
+    quotas: list[list[RexQuotaObject]] = []

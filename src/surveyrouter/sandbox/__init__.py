@@ -1,0 +1,1 @@
+"""The bundled REX-compatible exchange: registry, gateway, simulated surveys, synthetic market."""

@@ -1,0 +1,52 @@
+"""Exchange collections (e.g. REX postal-code lists), cached by id once downloaded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from surveyrouter.store.db import upsert
+from surveyrouter.store.schema import CollectionRow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCollection:
+    network_id: str
+    collection_id: str
+    values: tuple[str, ...]
+    fetched_at: datetime
+
+
+def put_collection(
+    session: Session,
+    network_id: str,
+    collection_id: str,
+    values: Iterable[str],
+    fetched_at: datetime,
+) -> None:
+    """Store a collection's values in the order the exchange sent them, replacing any before."""
+    row = {
+        "network_id": network_id,
+        "collection_id": collection_id,
+        "values": list(values),
+        "fetched_at": fetched_at,
+    }
+    upsert(session, CollectionRow, [row], keys=("network_id", "collection_id"))
+
+
+def get_collection(
+    session: Session, network_id: str, collection_id: str
+) -> StoredCollection | None:
+    # Upserts bypass the identity map, so a row loaded earlier in this session may be stale.
+    row = session.get(CollectionRow, (network_id, collection_id), populate_existing=True)
+    if row is None:
+        return None
+    return StoredCollection(
+        network_id=row.network_id,
+        collection_id=row.collection_id,
+        values=tuple(row.values),
+        fetched_at=row.fetched_at,
+    )

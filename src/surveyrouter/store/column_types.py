@@ -1,0 +1,78 @@
+"""Column types that keep money exact and time zone-aware on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+MONEY_SCALE = 4
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+# JSONB on PostgreSQL (indexable, compact); SQLite's JSON is text underneath.
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Money(TypeDecorator[Decimal]):
+    """A Decimal amount with four decimal places; floats are refused.
+
+    PostgreSQL stores NUMERIC(12,4). SQLite has no exact decimal type (its NUMERIC affinity turns
+    values into binary floats), so there the column holds the amount in 1/10000 units as an
+    integer, which still sorts and compares correctly in SQL.
+    """
+
+    impl = Numeric(12, MONEY_SCALE, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(12, MONEY_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | int | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"money must be a Decimal, got {type(value).__name__}")
+        # Rounds half away from zero, as PostgreSQL does when a NUMERIC(12,4) takes more places.
+        amount = value.quantize(_QUANTUM, rounding=ROUND_HALF_UP)
+        if dialect.name == "sqlite":
+            return int(amount.scaleb(MONEY_SCALE))
+        return amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-MONEY_SCALE)
+        return Decimal(value).quantize(_QUANTUM)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out aware, in UTC.
+
+    SQLite keeps no offset, so naive values read back are UTC by construction; a naive value
+    written is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

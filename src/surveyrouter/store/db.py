@@ -1,0 +1,109 @@
+"""Engines and sessions for the configured database, and the upsert both backends share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from surveyrouter.settings import Settings, sqlalchemy_url, sqlite_path
+
+# A writer waits this long for SQLite's single write lock before giving up with "locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 5
+
+
+def _dump_json(value: Any) -> str:
+    # Exchange payloads keep non-ASCII text (e.g. German answer texts) readable in the database.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def create_store_engine(settings: Settings) -> Engine:
+    """An engine for ``settings.database_url``; for SQLite, creates the file's directory."""
+    return engine_for_url(sqlalchemy_url(settings))
+
+
+def engine_for_url(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, json_serializer=_dump_json)
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_sqlite_transaction)
+        return engine
+    return create_engine(
+        url,
+        json_serializer=_dump_json,
+        pool_pre_ping=True,
+        # A health check must answer "down" quickly rather than hang on an unreachable host.
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+    )
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Python's sqlite3 opens transactions only before INSERT/UPDATE/DELETE, so a SELECT would
+    # run outside the transaction its session thinks it is in; we issue BEGIN ourselves.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while the sync worker writes; foreign keys are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # Rows returned by the repository stay readable after commit without another query.
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work commits on success and rolls back on any exception."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def ping(engine: Engine) -> None:
+    """Raise unless the database answers a trivial query."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def upsert(
+    session: Session,
+    model: type[DeclarativeBase],
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    keep: Sequence[str] = (),
+) -> None:
+    """Insert ``rows``, or update the existing row with the same ``keys``, in one statement.
+
+    Every column given is overwritten except ``keep`` (e.g. a creation time). Both backends
+    speak ``INSERT … ON CONFLICT DO UPDATE``, which is atomic where a read-then-write is not.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model)
+    updated = [name for name in rows[0] if name not in keys and name not in keep]
+    if updated:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: statement.excluded[name] for name in updated},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+    session.execute(statement, list(rows))

@@ -1,0 +1,130 @@
+"""The tables, as typed SQLAlchemy models. Migrations in ``migrations/versions`` create them.
+
+The models describe the current schema for queries; a change here needs a migration beside it
+(``tests/integration/test_migrations.py`` fails when the two drift apart).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from surveyrouter.store.column_types import JsonDocument, Money, UtcDateTime
+
+# Named constraints make migrations reproducible: Alembic cannot drop a constraint it cannot name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# PostgreSQL draws change_seq from here; SQLite ignores sequences (see opportunities.py).
+CHANGE_SEQ = Sequence("opportunity_change_seq")
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+SurrogateKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JsonDocument,
+        list[Any]: JsonDocument,
+    }
+
+
+class NetworkRow(Base):
+    __tablename__ = "networks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OpportunityRow(Base):
+    __tablename__ = "opportunities"
+    __table_args__ = (
+        UniqueConstraint("network_id", "external_id"),
+        Index("ix_opportunities_status", "status"),
+        Index("ix_opportunities_country_language", "country", "language"),
+        Index("ix_opportunities_change_seq", "change_seq", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"))
+    external_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    group_id: Mapped[int | None] = mapped_column(BigInteger)
+    country: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(16))
+    cpi: Mapped[Decimal] = mapped_column(Money())
+    loi_minutes: Mapped[int] = mapped_column(Integer)
+    incidence_rate: Mapped[int] = mapped_column(Integer)
+    completes: Mapped[int | None] = mapped_column(Integer)
+    days_in_field: Mapped[int | None] = mapped_column(Integer)
+    evaluation: Mapped[str | None] = mapped_column(String(32))
+    order_number: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[int | None] = mapped_column(BigInteger)
+    category_ids: Mapped[list[Any]]
+    category_exclusions: Mapped[list[Any]]
+    project_exclusions: Mapped[list[Any]]
+    devices: Mapped[list[Any]]
+    requirements: Mapped[dict[str, Any]]
+    live_link: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    notified: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    raw: Mapped[dict[str, Any]]
+    change_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CollectionRow(Base):
+    __tablename__ = "collections"
+
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
+    collection_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    values: Mapped[list[Any]]
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class QuestionRow(Base):
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(16))
+    # The library's asking order, which ids do not follow.
+    position: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]]
+    standard: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class QuestionMappingRow(Base):
+    __tablename__ = "question_mappings"
+
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
+    attribute_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Null for a network attribute we have seen but not mapped to a question of ours.
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    answers: Mapped[dict[str, Any]]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from surveyrouter.bootstrap import Runtime
+from surveyrouter.store import migrate
+from surveyrouter.store.schema import Base
+
+TABLES = {"networks", "opportunities", "collections", "questions", "question_mappings"}
+
+
+def table_names(runtime: Runtime) -> set[str]:
+    return set(inspect(runtime.engine).get_table_names())
+
+
+def test_migrations_build_the_schema_from_empty_and_downgrade_to_nothing(
+    empty_runtime: Runtime,
+) -> None:
+    assert not table_names(empty_runtime) & TABLES
+
+    migrate.upgrade(empty_runtime.engine)
+    assert table_names(empty_runtime) >= TABLES
+
+    migrate.downgrade(empty_runtime.engine, "base")
+    assert not table_names(empty_runtime) & TABLES
+
+    migrate.upgrade(empty_runtime.engine)
+    assert table_names(empty_runtime) >= TABLES
+
+
+def test_upgrading_twice_changes_nothing(runtime: Runtime) -> None:
+    migrate.upgrade(runtime.engine)
+    with runtime.engine.connect() as connection:
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    assert len(versions) == 1
+
+
+def test_models_match_the_migrated_schema(runtime: Runtime) -> None:
+    with runtime.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_opportunity_indexes_exist(runtime: Runtime) -> None:
+    indexes = {
+        index["name"]: (tuple(index["column_names"]), bool(index["unique"]))
+        for index in inspect(runtime.engine).get_indexes("opportunities")
+    }
+    assert indexes["ix_opportunities_status"] == (("status",), False)
+    assert indexes["ix_opportunities_country_language"] == (("country", "language"), False)
+    assert indexes["ix_opportunities_change_seq"] == (("change_seq",), True)
+    unique = inspect(runtime.engine).get_unique_constraints("opportunities")
+    assert [tuple(u["column_names"]) for u in unique] == [("network_id", "external_id")]

@@ -1,0 +1,203 @@
+"""The HTTP API through a real socket: uvicorn in a thread, and ``surveyrouter serve`` itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from surveyrouter.api import create_app
+from surveyrouter.bootstrap import Runtime, build_runtime
+from surveyrouter.cli import bind
+from surveyrouter.settings import Settings
+
+TRACE_ID = re.compile(r"[0-9a-f]{16}")
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    listener = bind("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        listener.close()
+
+
+def assert_error_envelope(response: httpx.Response, status_line: str) -> dict[str, object]:
+    body = response.json()
+    assert set(body) == {"data", "error", "status", "trace_id"}
+    assert body["data"] is None
+    assert body["status"] == "error"
+    assert body["error"]["details"]["http"] == status_line
+    assert isinstance(body["error"]["details"]["msg"], str)
+    assert TRACE_ID.fullmatch(body["trace_id"])
+    return body
+
+
+@pytest.fixture
+def base_url(runtime: Runtime) -> Iterator[str]:
+    with serving(create_app(runtime)) as url:
+        yield url
+
+
+def test_healthz_reports_the_database_and_version(base_url: str, runtime: Runtime) -> None:
+    response = httpx.get(f"{base_url}/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["version"]
+    assert body["database"] == {"ok": True, "backend": runtime.engine.dialect.name}
+    assert TRACE_ID.fullmatch(response.headers["x-trace-id"])
+
+
+def test_unknown_paths_answer_404_in_the_error_envelope(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/no/such/thing")
+
+    assert response.status_code == 404
+    body = assert_error_envelope(response, "404 Not Found")
+    assert body["trace_id"] == response.headers["x-trace-id"]
+
+
+def test_openapi_and_docs_are_served(base_url: str) -> None:
+    spec = httpx.get(f"{base_url}/openapi.json")
+    docs = httpx.get(f"{base_url}/docs")
+
+    assert spec.status_code == 200
+    assert {"/healthz", "/metrics"} <= set(spec.json()["paths"])
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+def test_metrics_count_requests_by_route_and_status_and_gauge_live_opportunities(
+    base_url: str,
+) -> None:
+    httpx.get(f"{base_url}/healthz")
+    httpx.get(f"{base_url}/missing")
+    response = httpx.get(f"{base_url}/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert (
+        'surveyrouter_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
+    )
+    assert (
+        'surveyrouter_http_requests_total{method="GET",route="<unmatched>",status="404"} 1.0'
+        in text
+    )
+    assert 'surveyrouter_http_request_duration_seconds_count{method="GET",route="/healthz"' in text
+    assert 'surveyrouter_live_opportunities{network="sandbox"} 0.0' in text
+
+
+def test_validation_and_unexpected_errors_use_the_envelope(runtime: Runtime) -> None:
+    app = create_app(runtime)
+
+    @app.get("/items/{number}")
+    def item(number: int) -> dict[str, int]:
+        return {"number": number}
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret detail")
+
+    with serving(app) as url:
+        invalid = httpx.get(f"{url}/items/seven")
+        crashed = httpx.get(f"{url}/boom")
+
+    assert invalid.status_code == 422
+    assert "number" in str(assert_error_envelope(invalid, "422 Unprocessable Entity")["error"])
+    assert crashed.status_code == 500
+    body = assert_error_envelope(crashed, "500 Internal Server Error")
+    assert "secret detail" not in crashed.text
+    assert body["error"] == {
+        "details": {"http": "500 Internal Server Error", "msg": "internal server error"}
+    }
+
+
+def test_healthz_answers_503_when_the_database_is_down() -> None:
+    # Nothing listens on port 1, so every connection is refused at once.
+    runtime = build_runtime(Settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
+    try:
+        with serving(create_app(runtime)) as url:
+            health = httpx.get(f"{url}/healthz")
+            metrics = httpx.get(f"{url}/metrics")
+    finally:
+        runtime.close()
+
+    assert health.status_code == 503
+    assert health.json()["status"] == "unavailable"
+    assert health.json()["database"]["ok"] is False
+    assert metrics.status_code == 200
+    assert "surveyrouter_http_requests_total" in metrics.text
+
+
+def test_serve_migrates_prints_its_urls_and_answers(database_url: str) -> None:
+    environment = {
+        **os.environ,
+        "SURVEYROUTER_DATABASE_URL": database_url,
+        "SURVEYROUTER_LOG_LEVEL": "INFO",
+        "COLUMNS": "120",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "surveyrouter", "serve", "--host", "127.0.0.1", "--port", "0"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        health_url = read_health_url(process)
+        assert not health_url.endswith(":8000/healthz"), "--port 0 must pick a free port"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                response = httpx.get(health_url)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert response.status_code == 200
+        assert response.json()["database"]["ok"] is True
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=15)
+
+    lines = [json.loads(line) for line in errors.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("msg") == "request"]
+    assert requests
+    assert {"method", "path", "status", "duration_ms", "trace_id"} <= set(requests[0])
+    assert any("Running upgrade" in line["msg"] for line in lines)
+
+
+def read_health_url(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    printed = []
+    for line in process.stdout:
+        printed.append(line)
+        if match := re.search(r"http://127\.0\.0\.1:\d+/healthz", line):
+            return match.group(0)
+    raise AssertionError(f"serve printed no health URL: {''.join(printed)!r}")

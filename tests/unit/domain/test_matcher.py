@@ -1,0 +1,122 @@
+"""The fast matcher gives the reference evaluator's verdict for every opportunity and profile."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from surveyrouter.domain.matcher import Matcher
+from surveyrouter.domain.opportunity import Device, Opportunity, OpportunityStatus
+from surveyrouter.domain.profile import Gender, Profile
+from surveyrouter.domain.targeting import Result, evaluate
+
+from .strategies import collection_contents, opportunities, profiles
+
+AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def assert_agrees(
+    matcher: Matcher,
+    live: Sequence[Opportunity],
+    profile: Profile,
+    collections: Mapping[str, frozenset[str]],
+) -> None:
+    result = matcher.match(profile, AT)
+    expected_unlock: dict[int, Decimal] = defaultdict(Decimal)
+    assert int(result.eligible.sum() + result.unknown.sum()) <= len(live)
+    for opportunity in live:
+        verdict = evaluate(opportunity, profile, AT, collections)
+        slot = matcher.slot_of(opportunity.network, opportunity.id)
+        assert slot is not None
+        if result.eligible[slot]:
+            got = Result.ELIGIBLE
+        elif result.unknown[slot]:
+            got = Result.UNKNOWN
+        else:
+            got = Result.INELIGIBLE
+        context = (opportunity, profile, verdict)
+        assert got is verdict.result, context
+        assert bool(result.exact[slot]) is verdict.exact_match, context
+        assert matcher.missing_attributes(result, slot) == verdict.missing_attributes, context
+        single = next(iter(verdict.missing_attributes)) if len(verdict.missing_attributes) == 1 else -1
+        assert int(result.single_missing[slot]) == single, context
+        if single != -1:
+            expected_unlock[single] += opportunity.cpi
+    assert dict(result.unlock) == dict(expected_unlock)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fast_matcher_equals_reference(data: st.DataObject) -> None:
+    live = [data.draw(opportunities(i)) for i in range(data.draw(st.integers(1, 8)))]
+    collections = data.draw(collection_contents)
+    matcher = Matcher()
+    matcher.add(live)
+    matcher.add_collections(collections)
+    for profile in data.draw(st.lists(profiles(), min_size=1, max_size=4)):
+        assert_agrees(matcher, live, profile, collections)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_incremental_updates_equal_a_fresh_index(data: st.DataObject) -> None:
+    """Adds, replacements, removals and late collections leave the index as if built anew."""
+    matcher = Matcher()
+    first = [data.draw(opportunities(i)) for i in range(data.draw(st.integers(1, 8)))]
+    early = data.draw(collection_contents)
+    matcher.add_collections(early)
+    for opportunity in first:  # one at a time
+        matcher.add([opportunity])
+    replaced = {
+        i: data.draw(opportunities(i))
+        for i in data.draw(st.sets(st.integers(0, len(first) - 1)))
+    }
+    matcher.add(replaced.values())  # a batch
+    removed = data.draw(st.sets(st.integers(0, len(first) - 1)))
+    matcher.remove(("test", i) for i in removed)
+    late = data.draw(collection_contents)
+    matcher.add_collections(late)
+    added = [data.draw(opportunities(100 + i)) for i in range(data.draw(st.integers(0, 4)))]
+    matcher.add(added)
+
+    live = [replaced.get(o.id, o) for o in first if o.id not in removed] + added
+    collections = {**late, **early}  # a known collection never changes
+    assert len(matcher) == len(live)
+    for profile in data.draw(st.lists(profiles(), min_size=1, max_size=3)):
+        assert_agrees(matcher, live, profile, collections)
+
+
+def test_removed_opportunities_are_in_no_result() -> None:
+    matcher = Matcher()
+    opportunity = Opportunity(
+        network="test",
+        id=1,
+        status=OpportunityStatus.OPEN,
+        country="US",
+        language="en",
+        cpi=Decimal("1.50"),
+        loi_minutes=10,
+        incidence_rate=50,
+        devices=frozenset({Device.MOBILE}),
+        live_link="https://example.invalid/start",
+    )
+    profile = Profile(
+        country="US",
+        language="en",
+        device=Device.MOBILE,
+        gender=Gender.FEMALE,
+        birth_date=date(1990, 5, 1),
+    )
+    matcher.add([opportunity])
+    slot = matcher.slot_of("test", 1)
+    assert slot is not None
+    assert matcher.match(profile, AT).eligible[slot]
+    matcher.remove([("test", 1)])
+    result = matcher.match(profile, AT)
+    assert not result.eligible.any() and not result.unknown.any()
+    assert len(matcher) == 0
