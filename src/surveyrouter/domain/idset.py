@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -58,11 +60,11 @@ class IdSet:
 class Column:
     """A growable 1-d numpy array indexed by slot, with a fill value for new slots."""
 
-    __slots__ = ("data", "_fill")
+    __slots__ = ("_fill", "data")
 
     def __init__(self, dtype: npt.DTypeLike, fill: int | float | bool = 0, capacity: int = 64):
         self._fill = fill
-        self.data: npt.NDArray[np.generic] = np.full(capacity, fill, dtype=dtype)
+        self.data: npt.NDArray[Any] = np.full(capacity, fill, dtype=dtype)
 
     def ensure(self, size: int) -> None:
         if size <= len(self.data):

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Union
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -55,12 +55,28 @@ SINK_OPPORTUNITY = 0
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # Atom modes.
-_ANY, _ALL, _RANGE, _COLLECTION, _ANSWERED, _INVITE = range(6)
+_ANY, _ALL, _RANGE, _COLLECTION, _ANSWERED, _INVITE_ANY, _INVITE_ALL = range(7)
+_INVITES = (_INVITE_ANY, _INVITE_ALL)
+
+
+class AtomKey(NamedTuple):
+    """What makes two cells evaluate alike: equal keys share one atom."""
+
+    mode: int
+    attribute_id: int  # 0 for invite cells, which read memberships, not answers
+    negate: bool
+    quota: bool  # negative answers read differently in quotas (REX §4)
+    values: frozenset[str] = frozenset()  # answer ids, or invite collection ids
+    bounds: tuple[int | None, int | None] = (None, None)
+    collection: str = ""
+
+
+NodeKey = tuple[str, tuple[int, ...]]
 
 _DEVICE_BITS = {Device.MOBILE: 1, Device.DESKTOP: 2, Device.TABLET: 4}
 
 Key = npt.NDArray[np.int32]
-Expr = Union[int, tuple[str, tuple["Expr", ...]]]
+Expr = int | tuple[str, tuple["Expr", ...]]
 
 
 def _clamp(number: int) -> int:
@@ -117,7 +133,6 @@ class _Bucket:
         if flip:
             out ^= LOW
         return out
-
 
 
 def _width(arity: int) -> int:
@@ -194,7 +209,6 @@ class _Collections:
         return found
 
 
-
 @dataclass(frozen=True, slots=True)
 class MatchResult:
     """One profile's verdicts over the whole index, indexed by the matcher's opportunity slot.
@@ -234,9 +248,9 @@ class Matcher:
         self._collection = Column(np.int32, 0)
         self._refs = Column(np.int32, 0)
         self._refs.data[:3] = 1 << 30  # constants live forever
-        self._definition: list[object] = [None, None, None]  # atom key or node children
-        self._atoms: dict[tuple[object, ...], int] = {}
-        self._nodes: dict[tuple[str, tuple[int, ...]], int] = {}
+        self._definition: list[AtomKey | NodeKey | None] = [None, None, None]
+        self._atoms: dict[AtomKey, int] = {}
+        self._nodes: dict[NodeKey, int] = {}
         self._node_row: dict[int, tuple[_Bucket, int]] = {}
         self._and_buckets: dict[int, _Bucket] = {}
         self._or_buckets: dict[int, _Bucket] = {}
@@ -255,16 +269,14 @@ class Matcher:
         self._keys: list[tuple[str, int] | None] = [None]
         self._slot_of: dict[tuple[str, int], int] = {}
         self._free_opportunities: list[int] = []
-        self._live = Column(np.bool_, False)
-        self._country = Column(np.int32, 0)
-        self._language = Column(np.int32, 0)
         self._devices = Column(np.uint8, 0)
         self._cpi_micros = Column(np.int64, 0)
         self._transparent = Column(np.bool_, False)
         self._terms: dict[int, tuple[int, ...]] = {}
         self._opportunity_row: dict[int, tuple[_Bucket, int]] = {}
-        self._opportunity_buckets: dict[int, _Bucket] = {}
-        self._locale_codes: dict[str, int] = {}
+        # Opportunities are partitioned by locale: a profile only evaluates its own (REX 2.3/2.4
+        # would fail the others first anyway), which skips a third or more of the work.
+        self._opportunity_buckets: dict[tuple[str, str, int], _Bucket] = {}
         self._entered: dict[int, set[int]] = {}
         self._excluding_project: dict[int, set[int]] = {}
         self._excluding_category: dict[int, set[int]] = {}
@@ -295,7 +307,6 @@ class Matcher:
             if slot is not None:
                 self._release_opportunity(slot)
                 self._keys[slot] = None
-                self._live.data[slot] = False
                 self._free_opportunities.append(slot)
 
     def add_collections(self, collections: Mapping[str, Iterable[str]]) -> None:
@@ -305,8 +316,7 @@ class Matcher:
             if index is None:
                 continue
             for atom in self._atoms_by_collection.get(index, IdSet()).array:
-                self._set_static(int(atom))
-
+                self._set_static(int(atom), self._atoms_key(int(atom)))
 
     def _add(self, opportunity: Opportunity) -> None:
         key = (opportunity.network, opportunity.id)
@@ -328,13 +338,10 @@ class Matcher:
             self._release_opportunity(slot)
         for atom in fresh:
             if self._refs.data[atom] == 0:
-                self._free_atom(atom)
+                self._free_atom(atom, self._atoms_key(atom))
         self._terms[slot] = terms
-        bucket = self._opportunity_bucket(len(terms))
+        bucket = self._opportunity_bucket(opportunity.country, opportunity.language, len(terms))
         self._opportunity_row[slot] = (bucket, bucket.add(terms, TRUE_SLOT, slot))
-        self._live.data[slot] = True
-        self._country.data[slot] = self._locale_code(opportunity.country)
-        self._language.data[slot] = self._locale_code(opportunity.language)
         self._devices.data[slot] = sum(_DEVICE_BITS[d] for d in opportunity.devices)
         self._cpi_micros.data[slot] = int(opportunity.cpi * 1_000_000)
         self._transparent.data[slot] = not opportunity.has_opaque_cells
@@ -351,10 +358,14 @@ class Matcher:
         for category in opportunity.category_exclusions:
             self._excluding_category.setdefault(category, set()).add(slot)
 
+    def _atoms_key(self, slot: int) -> AtomKey:
+        key = self._definition[slot]
+        assert isinstance(key, AtomKey)
+        return key
+
     def _opportunity_columns(self) -> list[Column]:
         return [
-            self._live, self._country, self._language, self._devices, self._cpi_micros,
-            self._transparent,
+            self._devices, self._cpi_micros, self._transparent,
         ]  # fmt: skip
 
     def _release_opportunity(self, slot: int) -> None:
@@ -370,14 +381,11 @@ class Matcher:
         for c in categories:
             self._excluding_category[c].discard(slot)
 
-    def _locale_code(self, name: str) -> int:
-        return self._locale_codes.setdefault(name, len(self._locale_codes) + 1)
-
-    def _opportunity_bucket(self, arity: int) -> _Bucket:
-        width = _width(arity)
-        bucket = self._opportunity_buckets.get(width)
+    def _opportunity_bucket(self, country: str, language: str, arity: int) -> _Bucket:
+        key = (country, language, _width(arity))
+        bucket = self._opportunity_buckets.get(key)
         if bucket is None:
-            bucket = self._opportunity_buckets[width] = _Bucket(width)
+            bucket = self._opportunity_buckets[key] = _Bucket(key[2])
         return bucket
 
     # ---------------------------------------------------------------- compiling
@@ -442,17 +450,17 @@ class Matcher:
         if refs[slot] > 0:
             return
         definition = self._definition[slot]
-        if isinstance(definition, tuple) and definition and definition[0] in ("and", "or"):
+        if isinstance(definition, AtomKey):
+            self._free_atom(slot, definition)
+        elif definition is not None:
             kind, children = definition
-            del self._nodes[definition]  # type: ignore[arg-type]
+            del self._nodes[definition]
             bucket, row = self._node_row.pop(slot)
             bucket.clear(row, TRUE_SLOT if kind == "and" else FALSE_SLOT, SINK_SLOT)
             self._definition[slot] = None
             self._free_slots.append(slot)
-            for child in children:  # type: ignore[attr-defined]
+            for child in children:
                 self._release(child)
-        else:
-            self._free_atom(slot)
 
     def _new_slot(self) -> int:
         if self._free_slots:
@@ -484,99 +492,84 @@ class Matcher:
         """The slot of the atom a cell evaluates as; opaque cells are simply TRUE."""
         if cell.is_opaque:
             return TRUE_SLOT
-        key: tuple[object, ...]
-        if cell.is_invite:
-            key = (_INVITE, 0, cell.negate, False, cell.operator is ListOperator.AND,
-                   frozenset(cell.values))  # fmt: skip
-        else:
-            mode, payload = _atom_payload(cell)
-            key = (mode, cell.attribute_id, cell.negate, quota, payload)
+        key = _atom_key(cell, quota)
         slot = self._atoms.get(key)
         if slot is None:
             slot = self._new_atom(key)
             fresh.append(slot)
         return slot
 
-    def _new_atom(self, key: tuple[object, ...]) -> int:
+    def _new_atom(self, key: AtomKey) -> int:
         slot = self._new_slot()
         self._atoms[key] = slot
         self._definition[slot] = key
-        mode, attribute_id, negate, _quota, payload = key[:5]
-        self._negate.data[slot] = bool(negate)
-        if mode == _INVITE:
-            values: frozenset[str] = key[5]  # type: ignore[assignment]
-            self._need.data[slot] = len(values) if payload else 1
-            for collection in values:
+        self._negate.data[slot] = key.negate
+        self._need.data[slot] = len(key.values) if key.mode in (_ALL, _INVITE_ALL) else 1
+        if key.mode in _INVITES:
+            for collection in key.values:
                 self._invite_postings.setdefault(collection, IdSet()).add(slot)
         else:
-            assert isinstance(attribute_id, int)
-            code = self._attribute_code(attribute_id)
+            code = self._attribute_code(key.attribute_id)
             self._atoms_by_attribute.setdefault(code, IdSet()).add(slot)
-            if mode in (_ANY, _ALL):
-                values = payload  # type: ignore[assignment]
-                self._need.data[slot] = len(values) if mode == _ALL else 1
-                for value in values:
-                    self._value_postings.setdefault((attribute_id, value), IdSet()).add(slot)
-            elif mode == _RANGE:
-                low, high = payload  # type: ignore[misc]
+            if key.mode in (_ANY, _ALL):
+                for value in key.values:
+                    posting = self._value_postings.setdefault((key.attribute_id, value), IdSet())
+                    posting.add(slot)
+            elif key.mode == _RANGE:
+                low, high = key.bounds
                 self._range_from.data[slot] = _INT64_MIN if low is None else _clamp(low)
                 self._range_to.data[slot] = _INT64_MAX if high is None else _clamp(high)
                 self._ranges_by_attribute.setdefault(code, IdSet()).add(slot)
-            elif mode == _COLLECTION:
-                index = self._collections.slot(str(payload))
+            elif key.mode == _COLLECTION:
+                index = self._collections.slot(key.collection)
                 self._collection.data[slot] = index
                 self._collections_by_attribute.setdefault(code, IdSet()).add(slot)
                 self._atoms_by_collection.setdefault(index, IdSet()).add(slot)
-        self._set_static(slot)
+        self._set_static(slot, key)
         return slot
 
-    def _set_static(self, slot: int) -> None:
+    def _set_static(self, slot: int, key: AtomKey) -> None:
         """The atom's keys that do not depend on the profile's answers."""
-        key = self._definition[slot]
-        assert isinstance(key, tuple)
-        mode, attribute_id, negate, quota = key[:4]
 
         def truth(raw: bool) -> int:
-            return TRUE_KEY if raw != negate else FALSE_KEY
+            return TRUE_KEY if raw != key.negate else FALSE_KEY
 
-        if mode == _INVITE:
-            no_membership = truth(bool(key[4]) and not key[5])  # AND over nothing holds
+        if key.mode in _INVITES:
+            no_membership = truth(key.mode == _INVITE_ALL and not key.values)  # AND over nothing
             self._absent_lo.data[slot] = self._absent_hi.data[slot] = no_membership
             return
-        code = self._attribute_codes[attribute_id]  # type: ignore[index]
-        if mode == _ANSWERED and negate:
+        code = self._attribute_codes[key.attribute_id]
+        if key.mode == _ANSWERED and key.negate:
             self._absent_lo.data[slot] = self._absent_hi.data[slot] = TRUE_KEY
         else:
             self._absent_lo.data[slot] = (UNKNOWN_V << SHIFT) | code
             self._absent_hi.data[slot] = (UNKNOWN_V << SHIFT) | (LOW - code)
-        if quota:
+        if key.quota:
             self._negative.data[slot] = FALSE_KEY
         else:
-            self._negative.data[slot] = TRUE_KEY if (mode == _ANSWERED or negate) else FALSE_KEY
-        if mode == _COLLECTION:
+            answered_or_negated = key.mode == _ANSWERED or key.negate
+            self._negative.data[slot] = TRUE_KEY if answered_or_negated else FALSE_KEY
+        if key.mode == _COLLECTION:
             known = self._collections.known.data[self._collection.data[slot]]
             self._no_hit.data[slot] = truth(False) if known else UNKNOWN_KEY
         else:
-            empty_all = mode == _ALL and self._need.data[slot] == 0
-            self._no_hit.data[slot] = truth(mode == _ANSWERED or empty_all)
+            empty_all = key.mode == _ALL and not key.values
+            self._no_hit.data[slot] = truth(key.mode == _ANSWERED or empty_all)
 
-    def _free_atom(self, slot: int) -> None:
-        key = self._definition[slot]
-        assert isinstance(key, tuple)
+    def _free_atom(self, slot: int, key: AtomKey) -> None:
         del self._atoms[key]
-        mode, attribute_id, _negate, _quota, payload = key[:5]
-        if mode == _INVITE:
-            for collection in key[5]:  # type: ignore[attr-defined]
+        if key.mode in _INVITES:
+            for collection in key.values:
                 self._invite_postings[collection].discard(slot)
         else:
-            code = self._attribute_codes[attribute_id]  # type: ignore[index]
+            code = self._attribute_codes[key.attribute_id]
             self._atoms_by_attribute[code].discard(slot)
-            if mode in (_ANY, _ALL):
-                for value in payload:  # type: ignore[attr-defined]
-                    self._value_postings[(attribute_id, value)].discard(slot)  # type: ignore[index]
-            elif mode == _RANGE:
+            if key.mode in (_ANY, _ALL):
+                for value in key.values:
+                    self._value_postings[(key.attribute_id, value)].discard(slot)
+            elif key.mode == _RANGE:
                 self._ranges_by_attribute[code].discard(slot)
-            elif mode == _COLLECTION:
+            elif key.mode == _COLLECTION:
                 self._collections_by_attribute[code].discard(slot)
                 self._atoms_by_collection[int(self._collection.data[slot])].discard(slot)
         self._definition[slot] = None
@@ -597,33 +590,40 @@ class Matcher:
                     lo[bucket.targets[: bucket.rows]] = bucket.reduce(lo, combine, flip)
                     hi[bucket.targets[: bucket.rows]] = bucket.reduce(hi, combine, flip)
         size = len(self._keys)
-        check = self._checks(profile, size)
-        total_lo = np.full(size, TRUE_KEY, dtype=np.int32)
-        total_hi = np.full(size, TRUE_KEY, dtype=np.int32)
-        for bucket in self._opportunity_buckets.values():
-            if bucket.rows:
-                targets = bucket.targets[: bucket.rows]
-                total_lo[targets] = bucket.reduce(lo, np.minimum, False)
-                total_hi[targets] = bucket.reduce(hi, np.minimum, False)
-        np.minimum(total_lo, check, out=total_lo)
-        np.minimum(total_hi, check, out=total_hi)
-        live = self._live.data[:size]
+        # Slots that no row writes to (other locales, removed opportunities) stay FALSE.
+        total_lo = np.full(size, FALSE_KEY, dtype=np.int32)
+        total_hi = np.full(size, FALSE_KEY, dtype=np.int32)
+        for (country, language, _), bucket in self._opportunity_buckets.items():
+            if not bucket.rows:
+                continue
+            if (profile.country or country, profile.language or language) != (country, language):
+                continue
+            targets = bucket.targets[: bucket.rows]
+            lo_rows = bucket.reduce(lo, np.minimum, False)
+            hi_rows = bucket.reduce(hi, np.minimum, False)
+            if profile.country is None or profile.language is None:
+                np.minimum(lo_rows, UNKNOWN_KEY, out=lo_rows)
+                np.minimum(hi_rows, UNKNOWN_KEY, out=hi_rows)
+            total_lo[targets] = lo_rows
+            total_hi[targets] = hi_rows
+        self._apply_checks(profile, total_lo, total_hi)
         truth = total_lo >> SHIFT
-        eligible = (truth == TRUE_V) & live
-        unknown = (truth == UNKNOWN_V) & live
-        low = total_lo & LOW
-        high = LOW - (total_hi & LOW)
-        single = unknown & (low == high) & (low != LOW)
-        codes = np.where(single, low, 0)
+        eligible = truth == TRUE_V
+        unknown = truth == UNKNOWN_V
+        candidates = np.flatnonzero(unknown)
+        low = total_lo[candidates] & LOW
+        high = LOW - (total_hi[candidates] & LOW)
+        single = (low == high) & (low != LOW)
         ids = np.asarray(self._attribute_ids, dtype=np.int64)
-        single_missing = np.where(single, ids[codes], -1)
+        single_missing = np.full(size, -1, dtype=np.int64)
+        single_missing[candidates[single]] = ids[low[single]]
         sums = np.bincount(
-            codes[single], weights=self._cpi_micros.data[:size][single], minlength=len(ids)
+            low[single],
+            weights=self._cpi_micros.data[candidates[single]],
+            minlength=len(ids),
         )
         unlock = {
-            int(ids[code]): Decimal(int(round(micros))) / 1_000_000
-            for code in np.flatnonzero(sums)
-            for micros in (sums[code],)
+            int(ids[code]): Decimal(round(sums[code])) / 1_000_000 for code in np.flatnonzero(sums)
         }
         return MatchResult(
             eligible=eligible,
@@ -667,8 +667,8 @@ class Matcher:
             if posting is not None and len(posting):
                 hits.append(posting.array)
         if hits:
-            atoms, counts = np.unique(np.concatenate(hits), return_counts=True)
-            settled.append(atoms[counts >= self._need.data[atoms]])
+            candidates, counts = np.unique(np.concatenate(hits), return_counts=True)
+            settled.append(candidates[counts >= self._need.data[candidates]])
         if settled:
             matched = np.concatenate(settled)
             keys = np.where(self._negate.data[matched], FALSE_KEY, TRUE_KEY).astype(np.int32)
@@ -694,22 +694,19 @@ class Matcher:
         for value in values:
             for indices in self._collections.containing(value):
                 containing[indices] = True
-        return ids[containing[self._collection.data[ids]]]
+        found: npt.NDArray[np.int32] = ids[containing[self._collection.data[ids]]]
+        return found
 
-    def _checks(self, profile: Profile, size: int) -> Key:
-        """Status-independent opportunity checks: locale, device, duplicates, exclusions."""
-        truth = np.full(size, TRUE_V, dtype=np.int32)
-        for wanted, column in ((profile.country, self._country), (profile.language, self._language)):
-            if wanted is None:
-                np.minimum(truth, UNKNOWN_V, out=truth)
-            else:
-                code = self._locale_codes.get(wanted, -1)
-                truth[column.data[:size] != code] = FALSE_V
+    def _apply_checks(self, profile: Profile, total_lo: Key, total_hi: Key) -> None:
+        """Device, duplicate and exclusion checks (REX 2.5, 4.1, 4.2) on top of targeting."""
+        size = len(total_lo)
         if profile.device is None:
-            np.minimum(truth, UNKNOWN_V, out=truth)
+            np.minimum(total_lo, UNKNOWN_KEY, out=total_lo)
+            np.minimum(total_hi, UNKNOWN_KEY, out=total_hi)
         else:
-            bit = _DEVICE_BITS[profile.device]
-            truth[(self._devices.data[:size] & bit) == 0] = FALSE_V
+            unsupported = (self._devices.data[:size] & _DEVICE_BITS[profile.device]) == 0
+            total_lo[unsupported] = FALSE_KEY
+            total_hi[unsupported] = FALSE_KEY
         history = profile.participation
         for projects, index in (
             (history.entered_projects, self._entered),
@@ -719,8 +716,8 @@ class Matcher:
             for project in projects:
                 excluded = index.get(project)
                 if excluded:
-                    truth[list(excluded)] = FALSE_V
-        return (truth << SHIFT) | LOW
+                    total_lo[list(excluded)] = FALSE_KEY
+                    total_hi[list(excluded)] = FALSE_KEY
 
     # ---------------------------------------------------------------- explaining
 
@@ -735,24 +732,29 @@ class Matcher:
             if int(result.node_lo[node]) >> SHIFT != UNKNOWN_V:
                 continue
             definition = self._definition[node]
-            assert isinstance(definition, tuple)
-            if definition[0] in ("and", "or"):
-                stack.extend(definition[1])  # type: ignore[arg-type]
+            if definition is not None and not isinstance(definition, AtomKey):
+                stack.extend(definition[1])
             elif int(result.node_lo[node]) & LOW != LOW:
                 found.add(self._attribute_ids[int(result.node_lo[node]) & LOW])
         return frozenset(found)
 
 
-def _atom_payload(cell: Cell) -> tuple[int, object]:
+def _atom_key(cell: Cell, quota: bool) -> AtomKey:
+    if cell.is_invite:
+        mode = _INVITE_ALL if cell.operator is ListOperator.AND else _INVITE_ANY
+        return AtomKey(mode, 0, cell.negate, False, values=frozenset(cell.values))
     if cell.kind is CellKind.VALUE:
-        return _ANY, frozenset(cell.values[:1])
+        return AtomKey(_ANY, cell.attribute_id, cell.negate, quota, frozenset(cell.values[:1]))
     if cell.kind is CellKind.LIST:
-        return (_ALL if cell.operator is ListOperator.AND else _ANY), frozenset(cell.values)
+        mode = _ALL if cell.operator is ListOperator.AND else _ANY
+        return AtomKey(mode, cell.attribute_id, cell.negate, quota, frozenset(cell.values))
     if cell.kind is CellKind.RANGE:
-        return _RANGE, (cell.range_from, cell.range_to)
+        bounds = (cell.range_from, cell.range_to)
+        return AtomKey(_RANGE, cell.attribute_id, cell.negate, quota, bounds=bounds)
     if cell.kind is CellKind.COLLECTION:
-        return _COLLECTION, cell.collection_id or ""
-    return _ANSWERED, ()
+        collection = cell.collection_id or ""
+        return AtomKey(_COLLECTION, cell.attribute_id, cell.negate, quota, collection=collection)
+    return AtomKey(_ANSWERED, cell.attribute_id, cell.negate, quota)
 
 
 def _conj(items: Iterable[Expr]) -> Expr:

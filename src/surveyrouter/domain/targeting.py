@@ -227,7 +227,9 @@ class _Evaluation:
                 missing |= self.missing(cells)
         return any_of(truths), missing
 
-    def quota_group(self, group: tuple[QuotaObject, ...]) -> tuple[Truth, set[int], list[str], bool]:
+    def quota_group(
+        self, group: tuple[QuotaObject, ...]
+    ) -> tuple[Truth, set[int], list[str], bool]:
         """The group's truth, its missing attributes, the objects fitted, and whether the
         respondent fits an object that is closed or at zero."""
         truths, missing, fitted, fits_closed = [], set(), [], False
@@ -288,12 +290,12 @@ def evaluate(
     for quota_group in opportunity.quotas:
         if quota_group:
             truth, missing, fitted, fits_closed = run.quota_group(quota_group)
-            reason = QUOTA_CELL_NOT_OPEN if fits_closed else QUOTA_DISQUALIFICATION
-            checks.append((truth, reason, missing))
+            group_reason = QUOTA_CELL_NOT_OPEN if fits_closed else QUOTA_DISQUALIFICATION
+            checks.append((truth, group_reason, missing))
             matched += [q for q in fitted if q not in matched]
 
     overall = all_of(truth for truth, _, _ in checks)
-    reason = next((r for truth, r, _ in checks if truth is Truth.FALSE), None)
+    reason: Reason | None = next((r for truth, r, _ in checks if truth is Truth.FALSE), None)
     missing_attributes: frozenset[int] = frozenset()
     if overall is Truth.UNKNOWN:
         missing_attributes = frozenset(

@@ -34,11 +34,14 @@ CATEGORIES = [572, 573, 999]
 
 # Locale, device and history checks mostly pass, so that targeting decides most verdicts.
 ALL_DEVICES = frozenset(Device)
+DESKTOP_ONLY = frozenset({Device.DESKTOP})
 statuses = st.sampled_from([OpportunityStatus.OPEN] * 3 + list(OpportunityStatus))
 
 
 def rarely(sets: st.SearchStrategy[set[int]]) -> st.SearchStrategy[frozenset[int]]:
     return st.one_of(*[st.just(frozenset())] * 4, sets.map(frozenset))
+
+
 # Bounds sit on and between the ages above, where off-by-one and rounding slips show.
 bounds = st.sampled_from([None, 17, 18, 23, 24, 25, 31, 40])
 
@@ -86,8 +89,9 @@ def opportunities(draw: st.DrawFn, identifier: int) -> Opportunity:
     object_tags = st.lists(tag_pool, max_size=3).map(tuple)
     filters = draw(
         st.lists(
-            st.lists(st.builds(FilterObject, id=st.just("f"), cell_tags=object_tags), max_size=3)
-            .map(tuple),
+            st.lists(
+                st.builds(FilterObject, id=st.just("f"), cell_tags=object_tags), max_size=3
+            ).map(tuple),
             max_size=3,
         )
     )
@@ -108,7 +112,7 @@ def opportunities(draw: st.DrawFn, identifier: int) -> Opportunity:
         cpi=draw(st.decimals(min_value=Decimal("0.10"), max_value=Decimal("9.99"), places=2)),
         loi_minutes=10,
         incidence_rate=50,
-        devices=draw(st.sampled_from([ALL_DEVICES] * 4 + [frozenset({Device.DESKTOP}), frozenset()])),
+        devices=draw(st.sampled_from([ALL_DEVICES] * 4 + [DESKTOP_ONLY, frozenset()])),
         live_link="https://example.invalid/start",
         project_id=draw(st.sampled_from([*PROJECTS, None])),
         category_exclusions=draw(rarely(st.sets(st.sampled_from(CATEGORIES), max_size=1))),
@@ -133,7 +137,6 @@ answer_lists = st.one_of(
 @st.composite
 def profiles(draw: st.DrawFn) -> Profile:
     answers = draw(st.dictionaries(st.sampled_from(ATTRIBUTES), answer_lists, max_size=4))
-    maybe = st.booleans()
     return Profile(
         respondent_id="r1",
         country=draw(st.sampled_from(["US"] * 8 + ["DE", None])),
@@ -141,7 +144,7 @@ def profiles(draw: st.DrawFn) -> Profile:
         device=draw(st.sampled_from([Device.MOBILE] * 8 + [Device.DESKTOP, None])),
         gender=draw(st.one_of(st.none(), st.sampled_from(list(Gender)))),
         birth_date=draw(st.one_of(st.none(), st.dates(date(1950, 1, 1), date(2012, 12, 31)))),
-        postal_code=draw(st.sampled_from(["10110", "10120", "99999", None])) if draw(maybe) else None,
+        postal_code=draw(st.sampled_from(["10110", "10120", "99999", None])),
         answers=answers,
         participation=Participation(
             entered_projects=draw(rarely(st.sets(st.sampled_from(PROJECTS), max_size=1))),

@@ -43,7 +43,8 @@ def assert_agrees(
         assert got is verdict.result, context
         assert bool(result.exact[slot]) is verdict.exact_match, context
         assert matcher.missing_attributes(result, slot) == verdict.missing_attributes, context
-        single = next(iter(verdict.missing_attributes)) if len(verdict.missing_attributes) == 1 else -1
+        missing = verdict.missing_attributes
+        single = next(iter(missing)) if len(missing) == 1 else -1
         assert int(result.single_missing[slot]) == single, context
         if single != -1:
             expected_unlock[single] += opportunity.cpi
@@ -73,8 +74,7 @@ def test_incremental_updates_equal_a_fresh_index(data: st.DataObject) -> None:
     for opportunity in first:  # one at a time
         matcher.add([opportunity])
     replaced = {
-        i: data.draw(opportunities(i))
-        for i in data.draw(st.sets(st.integers(0, len(first) - 1)))
+        i: data.draw(opportunities(i)) for i in data.draw(st.sets(st.integers(0, len(first) - 1)))
     }
     matcher.add(replaced.values())  # a batch
     removed = data.draw(st.sets(st.integers(0, len(first) - 1)))
@@ -118,5 +118,6 @@ def test_removed_opportunities_are_in_no_result() -> None:
     assert matcher.match(profile, AT).eligible[slot]
     matcher.remove([("test", 1)])
     result = matcher.match(profile, AT)
-    assert not result.eligible.any() and not result.unknown.any()
+    assert not result.eligible.any()
+    assert not result.unknown.any()
     assert len(matcher) == 0

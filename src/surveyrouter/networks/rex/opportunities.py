@@ -29,9 +29,11 @@ from surveyrouter.networks.rex.wire import (
 # REX §3.2 (SDK-PY CategoryEnum). Other ids are kept as they are: the list grows without notice.
 KNOWN_CATEGORY_IDS = frozenset(range(550, 579)) | {581, 582, 583, 587}
 
-_STATUSES = {s.value: s for s in OpportunityStatus if s is not OpportunityStatus.OTHER}
+_STATUSES: dict[str, OpportunityStatus] = {
+    s.value: s for s in OpportunityStatus if s is not OpportunityStatus.OTHER
+}
 _DEVICES = {d.value: d for d in Device}
-_KINDS = {k.value: k for k in CellKind if k is not CellKind.UNKNOWN}
+_KINDS: dict[str, CellKind] = {k.value: k for k in CellKind if k is not CellKind.UNKNOWN}
 
 
 class InvalidOpportunity(ValueError):
@@ -45,9 +47,9 @@ def parse_opportunity(raw: Mapping[str, Any], network: str = "rex") -> Opportuni
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "opportunity"
-        raise InvalidOpportunity(
-            f"REX opportunity {raw.get('id', '?')!r}: {where}: {first['msg']}"
-        ) from error
+        identifier = raw.get("id", "?") if isinstance(raw, Mapping) else "?"
+        message = f"REX opportunity {identifier!r}: {where}: {first['msg']}"
+        raise InvalidOpportunity(message) from error
     return to_domain(wire, network)
 
 
@@ -68,11 +70,11 @@ def to_domain(wire: RexOpportunity, network: str = "rex") -> Opportunity:
         if category not in KNOWN_CATEGORY_IDS:
             log_once("category", str(category), opportunity_id=wire.id)
     cells = {cell.tag: _cell(cell, wire.id) for cell in wire.cells}
-    for group in wire.filters:
-        for filter_object in group:
+    for filter_group in wire.filters:
+        for filter_object in filter_group:
             _check_tags(filter_object.cells, cells, wire.id)
-    for group in wire.quotas:
-        for quota_object in group:
+    for quota_group in wire.quotas:
+        for quota_object in quota_group:
             _check_tags(quota_object.cells, cells, wire.id)
     return Opportunity(
         network=network,

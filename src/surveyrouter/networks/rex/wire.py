@@ -1,4 +1,4 @@
-"""REX wire models: the Opportunity object of REX §3 and the cells of §4, as the registry sends them.
+"""REX wire models: the Opportunity object (REX §3) and its cells (§4), as the registry sends them.
 
 Parsing is liberal on purpose. Dynata's own SDK rejects any opportunity with a field, status or
 cell kind it does not know and then acks it — silent data loss (REX §8). Here unknown fields,
