@@ -607,6 +607,8 @@ class Matcher:
             total_lo[targets] = lo_rows
             total_hi[targets] = hi_rows
         self._apply_checks(profile, total_lo, total_hi)
+        # Tombstoned rows (removed or replaced opportunities) write into the sink slot.
+        total_lo[SINK_OPPORTUNITY] = total_hi[SINK_OPPORTUNITY] = FALSE_KEY
         truth = total_lo >> SHIFT
         eligible = truth == TRUE_V
         unknown = truth == UNKNOWN_V

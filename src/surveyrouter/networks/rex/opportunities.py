@@ -55,6 +55,8 @@ def parse_opportunity(raw: Mapping[str, Any], network: str = "rex") -> Opportuni
 
 def to_domain(wire: RexOpportunity, network: str = "rex") -> Opportunity:
     _log_extras(wire, "opportunity")
+    _log_extras(wire.locale, "locale")
+    _log_extras(wire.links, "links")
     status = _STATUSES.get(wire.status)
     if status is None:
         log_once("status", wire.status, opportunity_id=wire.id)
@@ -72,9 +74,11 @@ def to_domain(wire: RexOpportunity, network: str = "rex") -> Opportunity:
     cells = {cell.tag: _cell(cell, wire.id) for cell in wire.cells}
     for filter_group in wire.filters:
         for filter_object in filter_group:
+            _log_extras(filter_object, "filter object")
             _check_tags(filter_object.cells, cells, wire.id)
     for quota_group in wire.quotas:
         for quota_object in quota_group:
+            _log_extras(quota_object, "quota object")
             _check_tags(quota_object.cells, cells, wire.id)
     return Opportunity(
         network=network,
@@ -122,6 +126,8 @@ def to_domain(wire: RexOpportunity, network: str = "rex") -> Opportunity:
 
 def _cell(cell: RexCell, opportunity_id: int) -> Cell:
     _log_extras(cell, "cell")
+    if cell.range_ is not None:
+        _log_extras(cell.range_, "range")
     kind = _KINDS.get(cell.kind)
     if kind is None:
         log_once("cell kind", cell.kind, opportunity_id=opportunity_id)
