@@ -242,14 +242,14 @@ def main() -> None:
         "--reference-profiles",
         type=int,
         default=None,
-        help="profiles for (b); default 50, and 20 from 100k opportunities up",
+        help="profiles for (b); default all of them, and 20 from 100k opportunities up",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = parser.parse_args()
     rows = []
     for size in args.sizes:
-        count = args.reference_profiles or (20 if size >= 100_000 else 50)
+        count = args.reference_profiles or (20 if size >= 100_000 else args.profiles)
         rows.append(run(size, args.profiles, min(count, args.profiles), args.seed))
         render(rows, markdown=False)
     render(rows, markdown=args.markdown)

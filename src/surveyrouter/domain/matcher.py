@@ -39,7 +39,7 @@ import numpy.typing as npt
 from surveyrouter.domain.idset import Column, IdSet
 from surveyrouter.domain.opportunity import Cell, CellKind, Device, ListOperator, Opportunity
 from surveyrouter.domain.profile import Profile, targeting_answers
-from surveyrouter.domain.targeting import numeric_answer
+from surveyrouter.domain.targeting import Collections, Result, Verdict, evaluate, numeric_answer
 
 SHIFT = 16
 LOW = (1 << SHIFT) - 1
@@ -722,6 +722,36 @@ class Matcher:
                     total_hi[list(excluded)] = FALSE_KEY
 
     # ---------------------------------------------------------------- explaining
+
+    def verdict(
+        self,
+        result: MatchResult,
+        opportunity: Opportunity,
+        profile: Profile,
+        at: datetime,
+        collections: Collections,
+    ) -> Verdict:
+        """The full verdict for one opportunity of ``result``, reasons and quotas included.
+
+        Only the few opportunities a caller shows need this, so the reasons and fitted quota
+        objects come from the reference evaluator; result, exact match and missing attributes
+        are the matcher's own.
+        """
+        slot = self._slot_of[(opportunity.network, opportunity.id)]
+        reference = evaluate(opportunity, profile, at, collections)
+        if result.eligible[slot]:
+            outcome = Result.ELIGIBLE
+        elif result.unknown[slot]:
+            outcome = Result.UNKNOWN
+        else:
+            outcome = Result.INELIGIBLE
+        return Verdict(
+            result=outcome,
+            exact_match=bool(result.exact[slot]),
+            matched_quotas=reference.matched_quotas,
+            missing_attributes=self.missing_attributes(result, slot),
+            reason=reference.reason if outcome is Result.INELIGIBLE else None,
+        )
 
     def missing_attributes(self, result: MatchResult, slot: int) -> frozenset[int]:
         """The full set of missing attributes of one opportunity in ``result``."""

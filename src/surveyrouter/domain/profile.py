@@ -89,7 +89,8 @@ def targeting_answers(profile: Profile, at: datetime) -> dict[int, Answers]:
     raw: dict[int, tuple[str, ...]] = {a: tuple(v) for a, v in profile.answers.items() if v}
     if profile.gender is not None:
         raw[GENDER_ATTRIBUTE_ID] = (profile.gender.value,)
-    if profile.birth_date is not None:
+    if profile.birth_date is not None and profile.birth_date <= at.date():
+        # A birth date after ``at`` gives no age at all, rather than a negative answer code.
         raw[AGE_ATTRIBUTE_ID] = (str(age_on(profile.birth_date, at.date())),)
     if profile.postal_code is not None and profile.postal_code.strip():
         raw[POSTAL_CODE_ATTRIBUTE_ID] = (profile.postal_code.strip(),)

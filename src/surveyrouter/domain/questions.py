@@ -17,6 +17,8 @@ from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
 
+from surveyrouter.domain.profile import age_on
+
 #: Every localized text has this language; ``text_in`` falls back to it.
 FALLBACK_LANGUAGE = "en"
 
@@ -287,16 +289,6 @@ class QuestionLibrary:
         return None
 
 
-def whole_years(since: date, until: date) -> int:
-    """Completed years from ``since`` to ``until``: an age, for a birth date.
-
-    Someone born on 29 February completes a year on 1 March in common years, because
-    (2, 28) sorts before (2, 29).
-    """
-    before_anniversary = (until.month, until.day) < (since.month, since.day)
-    return until.year - since.year - before_anniversary
-
-
 def validate_answer(question: Question, raw_values: Sequence[str], today: date) -> tuple[str, ...]:
     """Check a user's answer against the question's rules and return it normalized.
 
@@ -374,7 +366,7 @@ def _validate_date(question: Question, value: str, today: date) -> str:
         day = date.fromisoformat(value)
     except ValueError:
         raise AnswerInvalid(question.id, f"{value!r} is not a calendar date") from None
-    years = whole_years(day, today)
+    years = age_on(day, today)
     _check_bounds(question, years, f"{value} is {years} whole years before {today}, which")
     return day.isoformat()
 

@@ -292,7 +292,9 @@ def evaluate(
             truth, missing, fitted, fits_closed = run.quota_group(quota_group)
             group_reason = QUOTA_CELL_NOT_OPEN if fits_closed else QUOTA_DISQUALIFICATION
             checks.append((truth, group_reason, missing))
-            matched += [q for q in fitted if q not in matched]
+            for quota_id in fitted:
+                if quota_id not in matched:
+                    matched.append(quota_id)
 
     overall = all_of(truth for truth, _, _ in checks)
     reason: Reason | None = next((r for truth, r, _ in checks if truth is Truth.FALSE), None)

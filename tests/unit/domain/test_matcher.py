@@ -48,6 +48,7 @@ def assert_agrees(
         assert int(result.single_missing[slot]) == single, context
         if single != -1:
             expected_unlock[single] += opportunity.cpi
+        assert matcher.verdict(result, opportunity, profile, AT, collections) == verdict, context
     assert dict(result.unlock) == dict(expected_unlock)
 
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from surveyrouter.domain.profile import age_on
 from surveyrouter.domain.questions import (
     AnswerInvalid,
     AnswerOption,
@@ -19,7 +20,6 @@ from surveyrouter.domain.questions import (
     QuestionType,
     Validation,
     validate_answer,
-    whole_years,
 )
 
 TODAY = date(2024, 6, 15)
@@ -290,8 +290,8 @@ def test_date_must_exist_in_the_calendar(raw: str) -> None:
 
 
 def test_leap_day_birthday_completes_a_year_on_the_first_of_march_in_common_years() -> None:
-    assert whole_years(date(2008, 2, 29), date(2021, 2, 28)) == 12
-    assert whole_years(date(2008, 2, 29), date(2021, 3, 1)) == 13
+    assert age_on(date(2008, 2, 29), date(2021, 2, 28)) == 12
+    assert age_on(date(2008, 2, 29), date(2021, 3, 1)) == 13
 
 
 def anniversary(born: date, years: int) -> date:
@@ -313,8 +313,8 @@ def reference_whole_years(born: date, today: date) -> int:
     st.dates(min_value=date(1880, 1, 1), max_value=date(2024, 12, 31)),
     st.dates(min_value=date(2025, 1, 1), max_value=date(2060, 12, 31)),
 )
-def test_whole_years_matches_counting_anniversaries(born: date, today: date) -> None:
-    assert whole_years(born, today) == reference_whole_years(born, today)
+def test_age_on_matches_counting_anniversaries(born: date, today: date) -> None:
+    assert age_on(born, today) == reference_whole_years(born, today)
 
 
 @given(st.dates(min_value=date(1880, 1, 1), max_value=date(2024, 6, 15)))

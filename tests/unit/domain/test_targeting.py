@@ -27,7 +27,13 @@ from surveyrouter.domain.opportunity import (
     OpportunityStatus,
     QuotaObject,
 )
-from surveyrouter.domain.profile import Gender, Participation, Profile
+from surveyrouter.domain.profile import (
+    AGE_ATTRIBUTE_ID,
+    Gender,
+    Participation,
+    Profile,
+    targeting_answers,
+)
 from surveyrouter.domain.targeting import Result, Verdict, evaluate
 from surveyrouter.networks.rex.opportunities import parse_opportunity
 
@@ -1068,3 +1074,13 @@ def test_fixture_age_quota_fails_before_the_unknown_negated_list_matters(
     verdict = judge(rex[12872], man(30), collections=zips)
     assert verdict.result is INELIGIBLE
     assert code(verdict) == QUOTA
+
+
+def test_birth_date_after_the_evaluation_time_is_no_age() -> None:
+    unborn = Profile(birth_date=date(2030, 1, 1))
+    assert AGE_ATTRIBUTE_ID not in targeting_answers(unborn, datetime(2026, 11, 23, tzinfo=UTC))
+
+
+def test_a_quota_id_repeated_in_one_group_is_listed_once() -> None:
+    target = opportunity(quotas=[[quota(id="same"), quota(id="same")], [quota(id="same")]])
+    assert judge(target).matched_quotas == ("same",)

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,28 @@ class RexRange(WireModel):
     to: int | None = None
 
 
+KNOWN_CELL_KINDS = frozenset(
+    {"VALUE", "LIST", "RANGE", "COLLECTION", "INEFFABLE", "ANSWERED", "INVITE_COLLECTIONS",
+     "STATIC_INVITE_COLLECTIONS"}
+)  # fmt: skip
+_CELL_HEADER = ("tag", "attribute_id", "negate", "kind")
+
+
 class RexCell(WireModel):
     tag: str
     attribute_id: int
     negate: bool = False
     kind: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _opaque_payload_of_unknown_kinds(cls, data: Any) -> Any:
+        # A kind we do not know may reuse a payload name with another shape; its payload is
+        # never read (the cell evaluates as INEFFABLE), so it must not fail the opportunity.
+        if isinstance(data, dict) and data.get("kind") not in KNOWN_CELL_KINDS:
+            return {name: data[name] for name in _CELL_HEADER if name in data}
+        return data
+
     value: str | None = None
     list_: list[str] | None = Field(default=None, alias="list")
     operator: str | None = None

@@ -527,6 +527,14 @@ def test_unknown_cell_kind_is_kept_as_unknown_and_logged_once(
     assert logged(caplog, "RECONTACT") == []
 
 
+def test_unknown_cell_kind_with_a_foreign_payload_still_parses(sample: dict[str, Any]) -> None:
+    odd = {"tag": "o", "attribute_id": 7, "negate": False, "kind": "GEOFENCE",
+           "value": {"lat": 1.5}, "range": "10km", "list": 3}  # fmt: skip
+    sample["cells"].append(odd)
+    sample["filters"].append([{"id": "f-odd", "cells": ["o"]}])
+    assert parse_opportunity(sample).cells["o"].kind is CellKind.UNKNOWN
+
+
 def test_dangling_tag_is_kept_and_logged(
     sample: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
