@@ -18,7 +18,10 @@ does exactly what the reference does with sets of missing attributes: an AND nod
 takes the extremes over its UNKNOWN children only (FALSE and TRUE children carry "none"), an OR
 node likewise. OR nodes flip ``low`` (``key ^ LOW``) so that ``max`` picks the smallest ``lo``.
 An opportunity has exactly one missing attribute when ``lo == hi``, which is all the per-attribute
-unlock values need. Full missing sets and reasons are built only when asked for.
+unlock values need. An opportunity's ``hi`` key differs from its ``lo`` key only when it is
+UNKNOWN for want of an answer, so at that level the ``hi`` pass runs for those rows alone (for
+nodes, most of which are waiting on some answer, picking rows out costs more than it saves).
+Full missing sets and reasons are built only when asked for.
 
 Each level is stored column-major in buckets of equal (padded) arity, so a level costs one numpy
 gather and one ``minimum``/``maximum`` per column.
@@ -66,7 +69,7 @@ class AtomKey(NamedTuple):
     attribute_id: int  # 0 for invite cells, which read memberships, not answers
     negate: bool
     quota: bool  # negative answers read differently in quotas (REX §4)
-    values: frozenset[str] = frozenset()  # answer ids, or invite collection ids
+    values: tuple[str, ...] = ()  # sorted answer ids, or invite collection ids
     bounds: tuple[int | None, int | None] = (None, None)
     collection: str = ""
 
@@ -86,10 +89,11 @@ def _clamp(number: int) -> int:
 class _Bucket:
     """Rows of equal arity: ``children[j, row]`` are slots, ``targets[row]`` where results go."""
 
-    __slots__ = ("children", "free", "rows", "targets", "width")
+    __slots__ = ("children", "free", "number", "rows", "targets", "width")
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, number: int) -> None:
         self.width = width
+        self.number = number
         self.children: npt.NDArray[np.int32] = np.zeros((width, 16), dtype=np.int32)
         self.targets: npt.NDArray[np.int32] = np.zeros(16, dtype=np.int32)
         self.rows = 0
@@ -119,14 +123,17 @@ class _Bucket:
         self.targets[row] = sink
         self.free.append(row)
 
-    def reduce(self, values: Key, combine: np.ufunc, flip: bool) -> Key:
-        """Combine each row's children (``flip`` reads them in OR orientation)."""
-        n = self.rows
-        out = values[self.children[0, :n]]
+    def reduce(
+        self, values: Key, combine: np.ufunc, flip: bool, rows: npt.NDArray[np.intp] | None = None
+    ) -> Key:
+        """Combine each row's children (``flip`` reads them in OR orientation); ``rows`` picks
+        some rows only."""
+        children = self.children[:, : self.rows] if rows is None else self.children[:, rows]
+        out: Key = values[children[0]]
         if flip:
             out ^= LOW
         for j in range(1, self.width):
-            column = values[self.children[j, :n]]
+            column = values[children[j]]
             if flip:
                 column ^= LOW
             combine(out, column, out=out)
@@ -251,7 +258,11 @@ class Matcher:
         self._definition: list[AtomKey | NodeKey | None] = [None, None, None]
         self._atoms: dict[AtomKey, int] = {}
         self._nodes: dict[NodeKey, int] = {}
-        self._node_row: dict[int, tuple[_Bucket, int]] = {}
+        # Where each node's row lives, by slot; per-slot numpy columns rather than dicts of
+        # tuples, because Python objects per node would double the index at 200k opportunities.
+        self._buckets: list[_Bucket] = []
+        self._bucket_of = Column(np.int32, -1)
+        self._row_of = Column(np.int32, -1)
         self._and_buckets: dict[int, _Bucket] = {}
         self._or_buckets: dict[int, _Bucket] = {}
 
@@ -266,35 +277,39 @@ class Matcher:
         self._collections = _Collections()
 
         # Opportunity slots; slot 0 is the sink that tombstoned rows write to.
-        self._keys: list[tuple[str, int] | None] = [None]
-        self._slot_of: dict[tuple[str, int], int] = {}
+        self._slots_of: dict[str, dict[int, int]] = {}  # network -> opportunity id -> slot
+        self._networks: list[str] = []
+        self._opportunity_count = 1
         self._free_opportunities: list[int] = []
+        self._network_of = Column(np.int16, -1)
+        self._id_of = Column(np.int64, 0)
+        self._project = Column(np.int64, _INT64_MIN)
         self._devices = Column(np.uint8, 0)
         self._cpi_micros = Column(np.int64, 0)
         self._transparent = Column(np.bool_, False)
-        self._terms: dict[int, tuple[int, ...]] = {}
-        self._opportunity_row: dict[int, tuple[_Bucket, int]] = {}
+        self._opportunity_bucket_of = Column(np.int32, -1)
+        self._opportunity_row_of = Column(np.int32, -1)
         # Opportunities are partitioned by locale: a profile only evaluates its own (REX 2.3/2.4
         # would fail the others first anyway), which skips a third or more of the work.
         self._opportunity_buckets: dict[tuple[str, str, int], _Bucket] = {}
-        self._entered: dict[int, set[int]] = {}
         self._excluding_project: dict[int, set[int]] = {}
         self._excluding_category: dict[int, set[int]] = {}
-        self._history: dict[int, tuple[int | None, frozenset[int], frozenset[int]]] = {}
+        self._exclusions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
 
     # ---------------------------------------------------------------- maintenance
 
     def __len__(self) -> int:
-        return len(self._slot_of)
+        return sum(len(slots) for slots in self._slots_of.values())
 
     def key_of(self, slot: int) -> tuple[str, int]:
-        key = self._keys[slot]
-        if key is None:
+        """The (network, opportunity id) indexed at ``slot``."""
+        network = int(self._network_of.data[slot]) if slot < self._opportunity_count else -1
+        if network < 0:
             raise KeyError(slot)
-        return key
+        return self._networks[network], int(self._id_of.data[slot])
 
     def slot_of(self, network: str, opportunity_id: int) -> int | None:
-        return self._slot_of.get((network, opportunity_id))
+        return self._slots_of.get(network, {}).get(opportunity_id)
 
     def add(self, opportunities: Iterable[Opportunity]) -> None:
         """Add opportunities, or replace the ones already indexed under the same key."""
@@ -302,11 +317,11 @@ class Matcher:
             self._add(opportunity)
 
     def remove(self, keys: Iterable[tuple[str, int]]) -> None:
-        for key in keys:
-            slot = self._slot_of.pop(key, None)
+        for network, opportunity_id in keys:
+            slot = self._slots_of.get(network, {}).pop(opportunity_id, None)
             if slot is not None:
                 self._release_opportunity(slot)
-                self._keys[slot] = None
+                self._network_of.data[slot] = -1
                 self._free_opportunities.append(slot)
 
     def add_collections(self, collections: Mapping[str, Iterable[str]]) -> None:
@@ -319,44 +334,45 @@ class Matcher:
                 self._set_static(int(atom), self._atoms_key(int(atom)))
 
     def _add(self, opportunity: Opportunity) -> None:
-        key = (opportunity.network, opportunity.id)
-        slot = self._slot_of.get(key)
+        slots = self._slots_of.setdefault(opportunity.network, {})
+        slot = slots.get(opportunity.id)
         fresh: list[int] = []
         terms = self._compile(opportunity, fresh)
         for term in terms:
             self._refs.data[term] += 1
         if slot is None:
-            slot = self._free_opportunities.pop() if self._free_opportunities else len(self._keys)
-            if slot == len(self._keys):
-                self._keys.append(key)
+            if self._free_opportunities:
+                slot = self._free_opportunities.pop()
             else:
-                self._keys[slot] = key
-            self._slot_of[key] = slot
-            for column in self._opportunity_columns():
-                column.ensure(slot + 1)
+                slot = self._opportunity_count
+                self._opportunity_count += 1
+                for column in self._opportunity_columns():
+                    column.ensure(slot + 1)
+            slots[opportunity.id] = slot
+            if opportunity.network not in self._networks:
+                self._networks.append(opportunity.network)
+            self._network_of.data[slot] = self._networks.index(opportunity.network)
+            self._id_of.data[slot] = opportunity.id
         else:
             self._release_opportunity(slot)
         for atom in fresh:
             if self._refs.data[atom] == 0:
                 self._free_atom(atom, self._atoms_key(atom))
-        self._terms[slot] = terms
         bucket = self._opportunity_bucket(opportunity.country, opportunity.language, len(terms))
-        self._opportunity_row[slot] = (bucket, bucket.add(terms, TRUE_SLOT, slot))
+        self._opportunity_bucket_of.data[slot] = bucket.number
+        self._opportunity_row_of.data[slot] = bucket.add(terms, TRUE_SLOT, slot)
         self._devices.data[slot] = sum(_DEVICE_BITS[d] for d in opportunity.devices)
         self._cpi_micros.data[slot] = int(opportunity.cpi * 1_000_000)
         self._transparent.data[slot] = not opportunity.has_opaque_cells
-        history = (
-            opportunity.project_id,
-            opportunity.project_exclusions,
-            opportunity.category_exclusions,
-        )
-        self._history[slot] = history
-        if opportunity.project_id is not None:
-            self._entered.setdefault(opportunity.project_id, set()).add(slot)
-        for project in opportunity.project_exclusions:
-            self._excluding_project.setdefault(project, set()).add(slot)
-        for category in opportunity.category_exclusions:
-            self._excluding_category.setdefault(category, set()).add(slot)
+        project = opportunity.project_id
+        self._project.data[slot] = _INT64_MIN if project is None else _clamp(project)
+        if opportunity.project_exclusions or opportunity.category_exclusions:
+            exclusions = (opportunity.project_exclusions, opportunity.category_exclusions)
+            self._exclusions[slot] = exclusions
+            for excluded in opportunity.project_exclusions:
+                self._excluding_project.setdefault(excluded, set()).add(slot)
+            for category in opportunity.category_exclusions:
+                self._excluding_category.setdefault(category, set()).add(slot)
 
     def _atoms_key(self, slot: int) -> AtomKey:
         key = self._definition[slot]
@@ -365,27 +381,39 @@ class Matcher:
 
     def _opportunity_columns(self) -> list[Column]:
         return [
-            self._devices, self._cpi_micros, self._transparent,
+            self._network_of, self._id_of, self._project, self._devices, self._cpi_micros,
+            self._transparent, self._opportunity_bucket_of, self._opportunity_row_of,
         ]  # fmt: skip
 
+    def _terms(self, slot: int) -> list[int]:
+        """The opportunity's AND terms, read back from its row (TRUE padding left out)."""
+        bucket = self._buckets[int(self._opportunity_bucket_of.data[slot])]
+        row = int(self._opportunity_row_of.data[slot])
+        return [int(child) for child in bucket.children[:, row] if child != TRUE_SLOT]
+
     def _release_opportunity(self, slot: int) -> None:
-        for term in self._terms.pop(slot):
+        # A TRUE term is padding-like; constants are never freed, so skipping it is harmless.
+        for term in self._terms(slot):
             self._release(term)
-        bucket, row = self._opportunity_row.pop(slot)
-        bucket.clear(row, TRUE_SLOT, SINK_OPPORTUNITY)
-        project, projects, categories = self._history.pop(slot)
-        if project is not None:
-            self._entered[project].discard(slot)
-        for p in projects:
-            self._excluding_project[p].discard(slot)
-        for c in categories:
-            self._excluding_category[c].discard(slot)
+        bucket = self._buckets[int(self._opportunity_bucket_of.data[slot])]
+        bucket.clear(int(self._opportunity_row_of.data[slot]), TRUE_SLOT, SINK_OPPORTUNITY)
+        self._project.data[slot] = _INT64_MIN
+        projects, categories = self._exclusions.pop(slot, (frozenset(), frozenset()))
+        for project in projects:
+            self._excluding_project[project].discard(slot)
+        for category in categories:
+            self._excluding_category[category].discard(slot)
 
     def _opportunity_bucket(self, country: str, language: str, arity: int) -> _Bucket:
         key = (country, language, _width(arity))
         bucket = self._opportunity_buckets.get(key)
         if bucket is None:
-            bucket = self._opportunity_buckets[key] = _Bucket(key[2])
+            bucket = self._opportunity_buckets[key] = self._new_bucket(key[2])
+        return bucket
+
+    def _new_bucket(self, width: int) -> _Bucket:
+        bucket = _Bucket(width, number=len(self._buckets))
+        self._buckets.append(bucket)
         return bucket
 
     # ---------------------------------------------------------------- compiling
@@ -439,9 +467,10 @@ class Matcher:
         width = _width(len(slots))
         bucket = buckets.get(width)
         if bucket is None:
-            bucket = buckets[width] = _Bucket(width)
+            bucket = buckets[width] = self._new_bucket(width)
         pad = TRUE_SLOT if kind == "and" else FALSE_SLOT
-        self._node_row[slot] = (bucket, bucket.add(slots, pad, slot))
+        self._bucket_of.data[slot] = bucket.number
+        self._row_of.data[slot] = bucket.add(slots, pad, slot)
         return slot
 
     def _release(self, slot: int) -> None:
@@ -455,7 +484,8 @@ class Matcher:
         elif definition is not None:
             kind, children = definition
             del self._nodes[definition]
-            bucket, row = self._node_row.pop(slot)
+            bucket = self._buckets[int(self._bucket_of.data[slot])]
+            row = int(self._row_of.data[slot])
             bucket.clear(row, TRUE_SLOT if kind == "and" else FALSE_SLOT, SINK_SLOT)
             self._definition[slot] = None
             self._free_slots.append(slot)
@@ -476,6 +506,7 @@ class Matcher:
         return [
             self._absent_lo, self._absent_hi, self._negative, self._no_hit, self._negate,
             self._need, self._range_from, self._range_to, self._collection, self._refs,
+            self._bucket_of, self._row_of,
         ]  # fmt: skip
 
     def _attribute_code(self, attribute_id: int) -> int:
@@ -587,9 +618,10 @@ class Matcher:
         ):
             for bucket in buckets.values():
                 if bucket.rows:
-                    lo[bucket.targets[: bucket.rows]] = bucket.reduce(lo, combine, flip)
-                    hi[bucket.targets[: bucket.rows]] = bucket.reduce(hi, combine, flip)
-        size = len(self._keys)
+                    targets = bucket.targets[: bucket.rows]
+                    lo[targets] = bucket.reduce(lo, combine, flip)
+                    hi[targets] = bucket.reduce(hi, combine, flip)
+        size = self._opportunity_count
         # Slots that no row writes to (other locales, removed opportunities) stay FALSE.
         total_lo = np.full(size, FALSE_KEY, dtype=np.int32)
         total_hi = np.full(size, FALSE_KEY, dtype=np.int32)
@@ -600,15 +632,17 @@ class Matcher:
                 continue
             targets = bucket.targets[: bucket.rows]
             lo_rows = bucket.reduce(lo, np.minimum, False)
-            hi_rows = bucket.reduce(hi, np.minimum, False)
             if profile.country is None or profile.language is None:
                 np.minimum(lo_rows, UNKNOWN_KEY, out=lo_rows)
-                np.minimum(hi_rows, UNKNOWN_KEY, out=hi_rows)
             total_lo[targets] = lo_rows
-            total_hi[targets] = hi_rows
-        self._apply_checks(profile, total_lo, total_hi)
+            # The hi pass matters only where lo found UNKNOWN with a missing attribute; checks
+            # applied later can only lower a row, never make a new such row.
+            waiting = _waiting(lo_rows)
+            if len(waiting):
+                total_hi[targets[waiting]] = bucket.reduce(hi, np.minimum, False, waiting)
+        self._apply_checks(profile, total_lo)
         # Tombstoned rows (removed or replaced opportunities) write into the sink slot.
-        total_lo[SINK_OPPORTUNITY] = total_hi[SINK_OPPORTUNITY] = FALSE_KEY
+        total_lo[SINK_OPPORTUNITY] = FALSE_KEY
         truth = total_lo >> SHIFT
         eligible = truth == TRUE_V
         unknown = truth == UNKNOWN_V
@@ -699,19 +733,25 @@ class Matcher:
         found: npt.NDArray[np.int32] = ids[containing[self._collection.data[ids]]]
         return found
 
-    def _apply_checks(self, profile: Profile, total_lo: Key, total_hi: Key) -> None:
-        """Device, duplicate and exclusion checks (REX 2.5, 4.1, 4.2) on top of targeting."""
+    def _apply_checks(self, profile: Profile, total_lo: Key) -> None:
+        """Device, duplicate and exclusion checks (REX 2.5, 4.1, 4.2) on top of targeting.
+
+        They only ever lower a verdict, to FALSE or to UNKNOWN without a missing attribute, so
+        the ``hi`` keys need no update."""
         size = len(total_lo)
         if profile.device is None:
             np.minimum(total_lo, UNKNOWN_KEY, out=total_lo)
-            np.minimum(total_hi, UNKNOWN_KEY, out=total_hi)
         else:
-            unsupported = (self._devices.data[:size] & _DEVICE_BITS[profile.device]) == 0
-            total_lo[unsupported] = FALSE_KEY
-            total_hi[unsupported] = FALSE_KEY
+            bit = _DEVICE_BITS[profile.device]
+            by_mask = np.array(
+                [TRUE_KEY if mask & bit else FALSE_KEY for mask in range(8)], dtype=np.int32
+            )
+            np.minimum(total_lo, by_mask[self._devices.data[:size]], out=total_lo)
         history = profile.participation
+        if history.entered_projects:
+            entered = np.fromiter(history.entered_projects, dtype=np.int64)
+            total_lo[np.isin(self._project.data[:size], entered)] = FALSE_KEY
         for projects, index in (
-            (history.entered_projects, self._entered),
             (history.excluding_projects, self._excluding_project),
             (history.excluding_categories, self._excluding_category),
         ):
@@ -719,7 +759,6 @@ class Matcher:
                 excluded = index.get(project)
                 if excluded:
                     total_lo[list(excluded)] = FALSE_KEY
-                    total_hi[list(excluded)] = FALSE_KEY
 
     # ---------------------------------------------------------------- explaining
 
@@ -737,7 +776,7 @@ class Matcher:
         objects come from the reference evaluator; result, exact match and missing attributes
         are the matcher's own.
         """
-        slot = self._slot_of[(opportunity.network, opportunity.id)]
+        slot = self._slots_of[opportunity.network][opportunity.id]
         reference = evaluate(opportunity, profile, at, collections)
         if result.eligible[slot]:
             outcome = Result.ELIGIBLE
@@ -758,7 +797,7 @@ class Matcher:
         if not result.unknown[slot]:
             return frozenset()
         found: set[int] = set()
-        stack = list(self._terms[slot])
+        stack = self._terms(slot)
         while stack:
             node = stack.pop()
             if int(result.node_lo[node]) >> SHIFT != UNKNOWN_V:
@@ -774,12 +813,12 @@ class Matcher:
 def _atom_key(cell: Cell, quota: bool) -> AtomKey:
     if cell.is_invite:
         mode = _INVITE_ALL if cell.operator is ListOperator.AND else _INVITE_ANY
-        return AtomKey(mode, 0, cell.negate, False, values=frozenset(cell.values))
+        return AtomKey(mode, 0, cell.negate, False, values=_sorted_set(cell.values))
     if cell.kind is CellKind.VALUE:
-        return AtomKey(_ANY, cell.attribute_id, cell.negate, quota, frozenset(cell.values[:1]))
+        return AtomKey(_ANY, cell.attribute_id, cell.negate, quota, cell.values[:1])
     if cell.kind is CellKind.LIST:
         mode = _ALL if cell.operator is ListOperator.AND else _ANY
-        return AtomKey(mode, cell.attribute_id, cell.negate, quota, frozenset(cell.values))
+        return AtomKey(mode, cell.attribute_id, cell.negate, quota, _sorted_set(cell.values))
     if cell.kind is CellKind.RANGE:
         bounds = (cell.range_from, cell.range_to)
         return AtomKey(_RANGE, cell.attribute_id, cell.negate, quota, bounds=bounds)
@@ -787,6 +826,16 @@ def _atom_key(cell: Cell, quota: bool) -> AtomKey:
         collection = cell.collection_id or ""
         return AtomKey(_COLLECTION, cell.attribute_id, cell.negate, quota, collection=collection)
     return AtomKey(_ANSWERED, cell.attribute_id, cell.negate, quota)
+
+
+def _waiting(keys: Key) -> npt.NDArray[np.intp]:
+    """Rows UNKNOWN for want of an answer: the only ones whose ``hi`` key differs from ``lo``."""
+    return np.flatnonzero(((keys >> SHIFT) == UNKNOWN_V) & ((keys & LOW) != LOW))
+
+
+def _sorted_set(values: tuple[str, ...]) -> tuple[str, ...]:
+    # Tuples, not frozensets: a quarter of the memory, and the key stays order-independent.
+    return tuple(sorted(set(values)))
 
 
 def _conj(items: Iterable[Expr]) -> Expr:
