@@ -96,14 +96,10 @@ def agrees(
     for opportunity, verdict in zip(opportunities, verdicts, strict=True):
         slot = matcher.slot_of(opportunity.network, opportunity.id)
         assert slot is not None
-        got = (
-            Result.ELIGIBLE
-            if result.eligible[slot]
-            else Result.UNKNOWN
-            if result.unknown[slot]
-            else Result.INELIGIBLE
-        )
-        if got is not verdict.result or bool(result.exact[slot]) is not verdict.exact_match:
+        if (
+            result.result_at(slot) is not verdict.result
+            or bool(result.exact[slot]) is not verdict.exact_match
+        ):
             return False
     return dict(result.unlock) == unlock
 

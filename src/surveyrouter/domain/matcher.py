@@ -234,6 +234,11 @@ class MatchResult:
     node_lo: Key
     node_hi: Key
 
+    def result_at(self, slot: int) -> Result:
+        if self.eligible[slot]:
+            return Result.ELIGIBLE
+        return Result.UNKNOWN if self.unknown[slot] else Result.INELIGIBLE
+
 
 class Matcher:
     """An in-memory index over live opportunities, updated incrementally."""
@@ -778,12 +783,7 @@ class Matcher:
         """
         slot = self._slots_of[opportunity.network][opportunity.id]
         reference = evaluate(opportunity, profile, at, collections)
-        if result.eligible[slot]:
-            outcome = Result.ELIGIBLE
-        elif result.unknown[slot]:
-            outcome = Result.UNKNOWN
-        else:
-            outcome = Result.INELIGIBLE
+        outcome = result.result_at(slot)
         return Verdict(
             result=outcome,
             exact_match=bool(result.exact[slot]),

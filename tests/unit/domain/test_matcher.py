@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.domain.opportunity import Device, Opportunity, OpportunityStatus
 from surveyrouter.domain.profile import Gender, Profile
-from surveyrouter.domain.targeting import Result, evaluate
+from surveyrouter.domain.targeting import evaluate
 
 from .strategies import collection_contents, opportunities, profiles
 
@@ -33,14 +33,8 @@ def assert_agrees(
         verdict = evaluate(opportunity, profile, AT, collections)
         slot = matcher.slot_of(opportunity.network, opportunity.id)
         assert slot is not None
-        if result.eligible[slot]:
-            got = Result.ELIGIBLE
-        elif result.unknown[slot]:
-            got = Result.UNKNOWN
-        else:
-            got = Result.INELIGIBLE
         context = (opportunity, profile, verdict)
-        assert got is verdict.result, context
+        assert result.result_at(slot) is verdict.result, context
         assert bool(result.exact[slot]) is verdict.exact_match, context
         assert matcher.missing_attributes(result, slot) == verdict.missing_attributes, context
         missing = verdict.missing_attributes
