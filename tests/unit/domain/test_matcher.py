@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.domain.opportunity import Device, Opportunity, OpportunityStatus
 from surveyrouter.domain.profile import Gender, Profile
-from surveyrouter.domain.targeting import evaluate
+from surveyrouter.domain.targeting import Result, evaluate
+from surveyrouter.networks.rex.opportunities import parse_opportunity
 
 from .strategies import collection_contents, opportunities, profiles
 
@@ -116,3 +119,37 @@ def test_removed_opportunities_are_in_no_result() -> None:
     assert not result.eligible.any()
     assert not result.unknown.any()
     assert len(matcher) == 0
+
+
+def test_sample_opportunities_for_a_young_man_in_the_zip_collection(rex_fixtures: Path) -> None:
+    """Hand-checked on Dynata's published samples: 12871 is closed, 13174 and 13231 take him,
+    and 12872 waits only for attribute 100262, so answering it could unlock its $0.77."""
+    notifications = json.loads((rex_fixtures / "receive_notifications.json").read_text())
+    live = [parse_opportunity(raw, "rex") for raw in notifications]
+    zips = frozenset((rex_fixtures / "download_collection.txt").read_text().split())
+    collections = {"2169971": zips}
+    matcher = Matcher()
+    matcher.add(live)
+    matcher.add_collections(collections)
+    young_man = Profile(
+        country="US",
+        language="en",
+        device=Device.MOBILE,
+        gender=Gender.MALE,
+        birth_date=date(2004, 3, 1),
+        postal_code="10110",
+    )
+    result = matcher.match(young_man, AT)
+
+    def slot(opportunity_id: int) -> int:
+        found = matcher.slot_of("rex", opportunity_id)
+        assert found is not None
+        return found
+
+    assert result.result_at(slot(12871)) is Result.INELIGIBLE
+    assert result.result_at(slot(13174)) is Result.ELIGIBLE
+    assert result.result_at(slot(13231)) is Result.ELIGIBLE
+    assert result.result_at(slot(12872)) is Result.UNKNOWN
+    assert int(result.single_missing[slot(12872)]) == 100262
+    assert result.unlock == {100262: Decimal("0.77")}
+    assert_agrees(matcher, live, young_man, collections)
