@@ -131,6 +131,7 @@ def test_validation_and_unexpected_errors_use_the_envelope(runtime: Runtime) -> 
     assert "number" in str(assert_error_envelope(invalid, "422 Unprocessable Entity")["error"])
     assert crashed.status_code == 500
     body = assert_error_envelope(crashed, "500 Internal Server Error")
+    assert crashed.headers["x-trace-id"] == body["trace_id"]
     assert "secret detail" not in crashed.text
     assert body["error"] == {
         "details": {"http": "500 Internal Server Error", "msg": "internal server error"}

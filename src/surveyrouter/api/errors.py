@@ -28,10 +28,13 @@ def _respond(request: Request, status_code: int, msg: str) -> JSONResponse:
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
-    if isinstance(error.detail, str) and error.detail != HTTPStatus(error.status_code).phrase:
-        msg = error.detail
-    else:
-        msg = HTTPStatus(error.status_code).phrase.lower()
+    try:
+        phrase = HTTPStatus(error.status_code).phrase
+    except ValueError:  # a status the standard library does not name, such as 499
+        phrase = "error"
+    msg = (
+        error.detail if isinstance(error.detail, str) and error.detail != phrase else phrase.lower()
+    )
     response = _respond(request, error.status_code, msg)
     if error.headers:
         response.headers.update(error.headers)
@@ -47,6 +50,7 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # RequestObservation answers errors raised inside it; this catches what fails outside it
+    # (another middleware), so a caller still gets the envelope rather than plain text.
     log.error("unhandled error", exc_info=error)
-    # The cause stays in the log, under the same trace id the caller sees.
     return _respond(request, 500, "internal server error")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from surveyrouter.api.envelope import new_trace_id
+from surveyrouter.api.envelope import error_body, new_trace_id
 from surveyrouter.logging_setup import trace_id_var
 from surveyrouter.store.opportunities import live_counts
 
@@ -107,11 +108,13 @@ class RequestObservation:
         token = trace_id_var.set(trace_id)
         status = 500
         started = time.perf_counter()
+        response_started = False
 
         async def send_with_trace_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((TRACE_ID_HEADER, trace_id.encode()))
                 message = {**message, "headers": headers}
@@ -119,6 +122,21 @@ class RequestObservation:
 
         try:
             await self.app(scope, receive, send_with_trace_id)
+        except Exception:
+            # Handled here, inside the trace id's context, so that the log line and the 500
+            # carry the id the caller sees; Starlette's own handler runs outside this middleware.
+            log.error("unhandled error", exc_info=True)
+            if response_started:
+                raise
+            body = json.dumps(error_body(500, "internal server error", trace_id)).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ]
+            await send_with_trace_id(
+                {"type": "http.response.start", "status": 500, "headers": headers}
+            )
+            await send_with_trace_id({"type": "http.response.body", "body": body})
         finally:
             self._record(scope, status, time.perf_counter() - started)
             trace_id_var.reset(token)

@@ -119,7 +119,7 @@ def test_bad_profile_gets_one_line_and_exit_2(
     [
         ("{", "the opportunity is not JSON"),
         ({"id": 1}, "status"),
-        ([], "opportunity"),
+        ([], "Input should be a valid dictionary"),
     ],
 )
 def test_bad_opportunity_gets_one_line_and_exit_2(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -153,3 +155,23 @@ def test_sample_opportunities_for_a_young_man_in_the_zip_collection(rex_fixtures
     assert int(result.single_missing[slot(12872)]) == 100262
     assert result.unlock == {100262: Decimal("0.77")}
     assert_agrees(matcher, live, young_man, collections)
+
+
+def test_an_opportunity_the_index_cannot_hold_leaves_it_unchanged() -> None:
+    base = Opportunity(
+        network="test",
+        id=7,
+        status=OpportunityStatus.OPEN,
+        country="US",
+        language="en",
+        cpi=Decimal("1"),
+        loi_minutes=10,
+        incidence_rate=50,
+        devices=frozenset(Device),
+        live_link="https://example.invalid/start",
+    )
+    matcher = Matcher()
+    with pytest.raises(ValueError, match="CPI"):
+        matcher.add([replace(base, cpi=Decimal("-1"))])
+    assert len(matcher) == 0
+    assert matcher.slot_of("test", 7) is None

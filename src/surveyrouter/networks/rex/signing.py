@@ -73,6 +73,11 @@ def signature(keys: KeyPair, expiration: str, signing_string: str) -> str:
     return _hmac(keys.secret_key, second)
 
 
+def _same(expected: str, sent: str) -> bool:
+    """Constant-time comparison that refuses, rather than raises on, non-ASCII input."""
+    return hmac.compare_digest(expected.encode(), sent.encode(errors="replace"))
+
+
 def _hmac(key: str, message: str) -> str:
     return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
 
@@ -129,10 +134,10 @@ def verify_request(headers: Mapping[str, str], body: bytes, secrets: Secrets, no
         raise UnknownAccessKey("unknown access key")
     signing_string = sha256_hex(body)
     claimed = headers.get(SIGNING_STRING_HEADER)
-    if claimed is not None and not hmac.compare_digest(claimed.lower(), signing_string):
+    if claimed is not None and not _same(signing_string, claimed.lower()):
         raise SignatureInvalid("dynata-signing-string does not match the body")
     expected = signature(KeyPair(access_key, secret), expiration, signing_string)
-    if not hmac.compare_digest(expected, sent or ""):
+    if not _same(expected, sent or ""):
         raise SignatureInvalid("invalid signature")
     if now >= expires_at:  # §1.1: invalid once now >= expiration
         raise SignatureExpired(expires_at)
@@ -206,9 +211,7 @@ def verify_url(
     keys = KeyPair(access_key, secret)
     signed = {**parameters, "access_key": access_key, "expiration": expiration}
     authentic = any(
-        hmac.compare_digest(
-            signature(keys, expiration, sha256_hex(canonical_query(signed, space))), sent
-        )
+        _same(signature(keys, expiration, sha256_hex(canonical_query(signed, space))), sent)
         for space in ("+", "%20")
     )
     if not authentic:

@@ -25,7 +25,8 @@ def log_once(what: str, name: str, **context: Any) -> None:
     if key in _already_logged:
         return
     _already_logged.add(key)
-    logger.warning("rex: unexpected %s %r", what, name, extra={"rex_" + what: name, **context})
+    fields = {"rex_" + what.replace(" ", "_"): name, **context}
+    logger.warning("rex: unexpected %s %r", what, name, extra={"fields": fields})
 
 
 class WireModel(BaseModel):
@@ -82,8 +83,8 @@ class RexQuotaObject(WireModel):
 
 
 class RexLocale(WireModel):
-    language: str
-    country: str
+    language: str = Field(min_length=2, max_length=16)
+    country: str = Field(min_length=2, max_length=8)
 
 
 class RexLinks(WireModel):
@@ -108,13 +109,15 @@ class RexOpportunity(WireModel):
     status: str
     length_of_interview: int
     incidence_rate: int
-    cost_per_interview: Decimal
+    # Bounded by what the store keeps exactly (NUMERIC(12,4)); a price outside is a broken
+    # payload for that one opportunity, not a failed batch.
+    cost_per_interview: Decimal = Field(ge=0, le=Decimal("99999999.9999"))
     completes: int | None = None
     project_id: int | None = None
     group_id: int | None = None
-    order_number: str | None = None
+    order_number: str | None = Field(default=None, max_length=64)
     client_id: int | None = None
-    evaluation: str | None = None
+    evaluation: str | None = Field(default=None, max_length=32)
     days_in_field: int | None = None
     locale: RexLocale
     devices: list[str] = []

@@ -572,3 +572,21 @@ def test_non_numeric_cost_per_interview_is_invalid_and_named(
 
 def test_invalid_opportunity_is_a_value_error() -> None:
     assert issubclass(InvalidOpportunity, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("cost_per_interview", -0.5, "cost_per_interview"),
+        ("cost_per_interview", 1e20, "cost_per_interview"),
+        ("order_number", "ORD-" + "9" * 80, "order_number"),
+        ("evaluation", "C" * 40, "evaluation"),
+        ("locale", {"language": "en", "country": "U" * 20}, "locale.country"),
+    ],
+)
+def test_values_the_store_cannot_keep_make_that_opportunity_invalid(
+    sample: dict[str, Any], field: str, value: Any, named: str
+) -> None:
+    sample[field] = value
+    with pytest.raises(InvalidOpportunity, match=named):
+        parse_opportunity(sample)

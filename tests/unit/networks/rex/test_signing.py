@@ -293,3 +293,17 @@ def test_expired_request_is_refused_as_expired() -> None:
 def test_request_under_an_unknown_key_is_refused() -> None:
     with pytest.raises(UnknownAccessKey):
         verify_request(signed_headers(), BODY, {"someone": "else"}, NOW)
+
+
+def test_non_ascii_signatures_are_refused_not_crashing() -> None:
+    headers = signed_headers()
+    headers["dynata-signature"] = "é" * 64
+    with pytest.raises(SignatureInvalid):
+        verify_request(headers, BODY, SECRETS, NOW)
+    headers = signed_headers()
+    headers["dynata-signing-string"] = "ü"
+    with pytest.raises(SignatureInvalid):
+        verify_request(headers, BODY, SECRETS, NOW)
+    forged = README_END_LINK.rsplit("signature=", 1)[0] + "signature=%C3%A9"
+    with pytest.raises(SignatureInvalid):
+        verify_url(forged, REDIRECT_SECRETS, BEFORE_README_EXPIRY)
