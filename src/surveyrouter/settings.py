@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -29,6 +29,53 @@ class Settings(BaseSettings):
     sandbox_enabled: bool = Field(
         default=True, description="Register the bundled REX-compatible sandbox exchange."
     )
+
+    # A real Dynata REX network (REX §0): on when its API key pair is set. The production
+    # endpoints are the defaults; the QA ones are registry.qa-rex / respondent.qa-rex.
+    rex_registry_url: str = Field(
+        default="https://registry.rex.dynata.com", description="Opportunity Registry base URL."
+    )
+    rex_gateway_url: str = Field(
+        default="https://respondent.rex.dynata.com", description="Respondent Gateway base URL."
+    )
+    rex_access_key: str | None = Field(default=None, description="REX API access key.")
+    rex_secret_key: SecretStr | None = Field(default=None, description="REX API secret key.")
+    rex_redirect_access_key: str | None = Field(
+        default=None, description="Access key Dynata signs returns and callbacks with (§1.5)."
+    )
+    rex_redirect_secret_key: SecretStr | None = Field(
+        default=None, description="Secret of the redirect key pair."
+    )
+    rex_shard_count: int = Field(default=1, ge=1, le=5, description="REX shards in use (§2.1).")
+    rex_shard_index: int = Field(
+        default=1, ge=1, le=5, description="This worker's shard, 1-based (§2.1)."
+    )
+    rex_poll_interval_seconds: float = Field(
+        default=5.0, gt=0, description="Pause after an empty receive-notifications (§9.5)."
+    )
+    rex_refresh_interval_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="Re-read a live opportunity not refreshed for this long (lost notifications).",
+    )
+
+    @model_validator(mode="after")
+    def _rex_pairs_are_whole(self) -> Settings:
+        for access, secret in (
+            ("rex_access_key", "rex_secret_key"),
+            ("rex_redirect_access_key", "rex_redirect_secret_key"),
+        ):
+            if (getattr(self, access) is None) != (getattr(self, secret) is None):
+                raise ValueError(
+                    f"set both SURVEYROUTER_{access.upper()} and its secret, or neither"
+                )
+        if self.rex_shard_index > self.rex_shard_count:
+            raise ValueError("SURVEYROUTER_REX_SHARD_INDEX is above SURVEYROUTER_REX_SHARD_COUNT")
+        return self
+
+    @property
+    def rex_enabled(self) -> bool:
+        return self.rex_access_key is not None
 
 
 def sqlalchemy_url(settings: Settings) -> URL:

@@ -11,8 +11,11 @@ from surveyrouter.store.db import create_store_engine
 
 @pytest.fixture(autouse=True)
 def no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "HOST", "PORT", "LOG_LEVEL", "SANDBOX_ENABLED"):
-        monkeypatch.delenv(f"SURVEYROUTER_{name}", raising=False)
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("SURVEYROUTER_"):
+            monkeypatch.delenv(name)
 
 
 def test_defaults_run_on_a_laptop() -> None:
@@ -93,3 +96,37 @@ def test_in_memory_sqlite_gets_an_engine() -> None:
             assert connection.exec_driver_sql("SELECT 1").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_rex_is_off_until_its_key_pair_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not Settings().rex_enabled
+    assert Settings().rex_registry_url == "https://registry.rex.dynata.com"
+    monkeypatch.setenv("SURVEYROUTER_REX_ACCESS_KEY", "key")
+    monkeypatch.setenv("SURVEYROUTER_REX_SECRET_KEY", "s3cr3t-value")
+    monkeypatch.setenv("SURVEYROUTER_REX_REGISTRY_URL", "https://registry.qa-rex.dynata.com")
+    monkeypatch.setenv("SURVEYROUTER_REX_SHARD_COUNT", "3")
+    monkeypatch.setenv("SURVEYROUTER_REX_SHARD_INDEX", "2")
+    settings = Settings()
+    assert settings.rex_enabled
+    assert settings.rex_secret_key is not None
+    assert settings.rex_secret_key.get_secret_value() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(settings)
+    assert (settings.rex_shard_count, settings.rex_shard_index) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"SURVEYROUTER_REX_ACCESS_KEY": "key"}, "REX_ACCESS_KEY"),
+        ({"SURVEYROUTER_REX_REDIRECT_SECRET_KEY": "s"}, "REX_REDIRECT_ACCESS_KEY"),
+        ({"SURVEYROUTER_REX_SHARD_INDEX": "2"}, "SHARD_INDEX"),
+        ({"SURVEYROUTER_REX_SHARD_COUNT": "9"}, "rex_shard_count"),
+    ],
+)
+def test_incomplete_rex_settings_are_refused_with_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()
