@@ -202,16 +202,23 @@ def generate_market(
     shape: MarketShape = MarketShape(),
     live_base_url: str = DEFAULT_LIVE_BASE_URL,
     as_of: datetime = DEFAULT_AS_OF,
+    attributes: Sequence[SyntheticAttribute] | None = None,
 ) -> Market:
     """`count` opportunities in REX wire JSON, with everything they reference.
 
     `live_base_url` is the respondent gateway root each `links.live` starts from; `as_of` is the
-    moment all `created`/`notified` timestamps fall before (naive means UTC).
+    moment all `created`/`notified` timestamps fall before (naive means UTC). `attributes`, when
+    given, are the non-standard attributes opportunities target (the sandbox passes the question
+    library's, so that answers users give can qualify them) instead of `shape.attribute_count`
+    random ones.
     """
     if count < 0:
         raise ValueError(f"count must not be negative, got {count}")
+    if attributes is not None and not attributes:
+        raise ValueError("attributes, when given, must not be empty")
     with _collector_paused():
-        return _MarketBuilder(seed, shape, live_base_url, as_of).build(count)
+        builder = _MarketBuilder(seed, shape, live_base_url, as_of, attributes)
+        return builder.build(count)
 
 
 def generate_profiles(
@@ -438,7 +445,15 @@ def _count_table(low: int, high: int) -> tuple[int, ...]:
 
 
 class _MarketBuilder:
-    def __init__(self, seed: int, shape: MarketShape, live_base_url: str, as_of: datetime) -> None:
+    def __init__(
+        self,
+        seed: int,
+        shape: MarketShape,
+        live_base_url: str,
+        as_of: datetime,
+        attributes: Sequence[SyntheticAttribute] | None = None,
+    ) -> None:
+        self.given_attributes = list(attributes) if attributes is not None else None
         self.rng = random.Random(seed)
         self.random = self.rng.random
         self.bits = self.rng.getrandbits
@@ -470,7 +485,7 @@ class _MarketBuilder:
 
     def build(self, count: int) -> Market:
         shape = self.shape
-        self.attributes = self._attributes()
+        self.attributes = self.given_attributes or self._attributes()
         self.answer_orders = {
             attribute.id: _shuffles(self.rng, attribute.answers) for attribute in self.attributes
         }
@@ -1129,7 +1144,8 @@ class _ProfileBuilder:
             postal_code = f"{rng.randrange(501, 99_951):05d}"
 
         answers: dict[str, list[str]] = {}
-        answered = _window(rng, self.attribute_orders, low + int(rng.random() * (high - low + 1)))
+        wanted = low + int(rng.random() * (high - low + 1))
+        answered = _window(rng, self.attribute_orders, min(wanted, len(market.attributes)))
         for attribute in answered:
             if attribute.kind == "multi":
                 picks = _window(rng, self.answer_orders[attribute.id], 1 + int(rng.random() * 3))

@@ -663,3 +663,26 @@ def test_timestamps_fall_before_the_given_moment() -> None:
     earliest = min(o["created"] for o in market.opportunities)
     assert latest < "2030-06-01T12:00:00.000Z"
     assert earliest > (as_of - timedelta(days=100)).strftime("%Y-%m-%d")
+
+
+def test_given_attributes_replace_the_random_ones() -> None:
+    from surveyrouter.sandbox.market import SyntheticAttribute
+
+    given = [
+        SyntheticAttribute(2001, "single", ("200101", "200102", "200103")),
+        SyntheticAttribute(2019, "multi", ("201901", "201902", "201903", "201904")),
+        SyntheticAttribute(2007, "number", tuple(str(n) for n in range(1, 21))),
+    ]
+    market = generate_market(200, seed=3, attributes=given)
+    assert market.attributes == given
+    standard = {1, 8, 80, 28}
+    targeted = {
+        cell["attribute_id"]
+        for opportunity in market.opportunities
+        for cell in opportunity["cells"]
+        if cell["kind"] not in ("INEFFABLE",) and cell["attribute_id"] not in standard
+    }
+    assert targeted <= {2001, 2019, 2007}
+    assert targeted  # the given attributes are used
+    for profile in generate_profiles(market, 20, seed=4):
+        assert set(profile["answers"]) <= {"2001", "2019", "2007"}
