@@ -1,0 +1,417 @@
+"""The sandbox Opportunity Registry's state (REX §2), without HTTP: what the exchange holds and
+the per-partner queues it delivers from.
+
+It holds opportunities by id (REX wire JSON, §3, each with a version), COLLECTION cell values
+(§2.5), invite collections and their invites (§2.6), and one notification queue and one invite
+queue per access key.
+
+Queue semantics (§2.1, §2.6; the parts marked INFERRED in the spec are decisions made here):
+
+- A key's queue is created on its first use and starts with everything the registry holds: a new
+  partner receives the whole market.
+- A delivered item stays queued until acked. For ``visibility_timeout`` seconds after a delivery
+  it is hidden from every receive of that key; then it comes back. A timeout of 0 (the default)
+  hides nothing.
+- An ack removes an item only if the delivery it acknowledges was of the item's current version:
+  an opportunity changed between delivery and ack stays queued, so the change is not lost.
+  Acking an id that is not queued, or not yet delivered, changes nothing.
+- A change bumps the version, stamps a new ``notified`` and queues the item again, visible at
+  once, for every key; items come oldest-notified first.
+- Shards partition opportunities by id: consumer ``current`` of ``count`` (both 1-based) receives
+  the ids with ``id % count == current - 1``, so the shards of one count are disjoint and cover
+  the queue. Invites have no shards (§2.6).
+- ``total`` counts every unacknowledged item of the key's queue, whatever the shard and whether
+  hidden or not (§2.1: "total unacknowledged in the queue").
+
+Time comes from the injected clock; nothing here reads the system clock. Every operation holds
+one lock, so the HTTP app's threads and a test changing the market may interleave freely.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from surveyrouter.networks.rex.registry import MAX_LIMIT, MAX_VISIBILITY_TIMEOUT, Shard
+from surveyrouter.networks.rex.signing import format_expiration
+from surveyrouter.sandbox.market import Market
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "CollectionNotFound",
+    "InviteCollectionNotFound",
+    "InviteNotFound",
+    "OpportunityNotFound",
+    "RegistryState",
+    "Shard",
+]
+
+Clock = Callable[[], datetime]
+Document = dict[str, Any]
+
+# §2.1: the docs' example asks for 25 and the SDK always sends 10; a receive without a limit
+# gets 10.
+DEFAULT_LIMIT = 10
+
+
+class OpportunityNotFound(LookupError):
+    pass
+
+
+class CollectionNotFound(LookupError):
+    pass
+
+
+class InviteCollectionNotFound(LookupError):
+    pass
+
+
+class InviteNotFound(LookupError):
+    pass
+
+
+def _timestamp(at: datetime) -> str:
+    """RFC 3339, UTC, milliseconds, ``Z``: the form of REX's own timestamps (§3.4) and of the
+    SDK's expirations, hence the shared formatter."""
+    return format_expiration(at)
+
+
+@dataclass(slots=True)
+class _Record:
+    """One opportunity or invite: its current document, version and place in the queue order."""
+
+    document: Document
+    version: int
+    sequence: int  # when it was last (re)notified; queues deliver the lowest first
+    notified: str  # an opportunity's ``notified``; an invite message's outer ``created`` (§2.6)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A queued item of one key's queue."""
+
+    delivered: int | None = None  # the version last delivered to this key, if any
+    hidden_until: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Queue:
+    pending: dict[int, _Pending] = field(default_factory=dict)
+
+    def requeue(self, identifier: int) -> None:
+        entry = self.pending.setdefault(identifier, _Pending())
+        entry.hidden_until = None
+
+    def take(
+        self,
+        records: dict[int, _Record],
+        limit: int,
+        now: datetime,
+        visibility: timedelta,
+        accept: Callable[[int], bool],
+    ) -> list[_Record]:
+        visible = [
+            identifier
+            for identifier, entry in self.pending.items()
+            if accept(identifier) and (entry.hidden_until is None or now >= entry.hidden_until)
+        ]
+        taken = []
+        for identifier in heapq.nsmallest(limit, visible, key=lambda i: records[i].sequence):
+            record = records[identifier]
+            entry = self.pending[identifier]
+            entry.delivered = record.version
+            entry.hidden_until = now + visibility if visibility else None
+            taken.append(record)
+        return taken
+
+    def ack(self, records: dict[int, _Record], identifiers: Iterable[int]) -> int:
+        removed = 0
+        for identifier in identifiers:
+            entry = self.pending.get(identifier)
+            record = records.get(identifier)
+            if entry is not None and record is not None and entry.delivered == record.version:
+                del self.pending[identifier]
+                removed += 1
+        return removed
+
+
+def _check_receive(limit: int, visibility_timeout: int) -> timedelta:
+    if isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer 1..{MAX_LIMIT}, not {limit!r}")
+    timeout = visibility_timeout
+    if isinstance(timeout, bool) or not 0 <= timeout <= MAX_VISIBILITY_TIMEOUT:
+        raise ValueError(
+            f"visibility_timeout must be an integer 0..{MAX_VISIBILITY_TIMEOUT}, "
+            f"not {visibility_timeout!r}"
+        )
+    return timedelta(seconds=visibility_timeout)
+
+
+class RegistryState:
+    """The exchange side of REX §2 for any number of partners (access keys)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sequence = itertools.count(1)
+        self._opportunities: dict[int, _Record] = {}
+        self._collections: dict[str, tuple[str, ...]] = {}
+        self._invites: dict[int, _Record] = {}
+        self._invite_collections: dict[str, list[int]] = {}
+        self._notifications: dict[str, _Queue] = {}
+        self._invite_queues: dict[str, _Queue] = {}
+
+    # --- loading and changing the market -------------------------------------------------------
+
+    def seed(self, market: Market) -> None:
+        """Add ``market``'s opportunities, collections and invite collections.
+
+        Opportunities keep the ``notified`` the market gave them and queue in that order; each
+        invite collection member becomes one invite, created now.
+        """
+        with self._lock:
+            ordered = sorted(
+                market.opportunities, key=lambda o: (str(o.get("notified", "")), o["id"])
+            )
+            for document in ordered:
+                identifier = int(document["id"])
+                previous = self._opportunities.get(identifier)
+                self._opportunities[identifier] = _Record(
+                    document=copy.deepcopy(document),
+                    version=previous.version + 1 if previous else 1,
+                    sequence=next(self._sequence),
+                    notified=str(document.get("notified", "")),
+                )
+                self._requeue(self._notifications, identifier)
+            for collection_id, values in market.collections.items():
+                self._collections[str(collection_id)] = tuple(values)
+            created = _timestamp(self._clock())
+            next_invite = max(self._invites, default=0) + 1
+            for collection_id, members in sorted(market.invite_collections.items()):
+                ids = self._invite_collections.setdefault(str(collection_id), [])
+                for respondent_id in members:
+                    self._add_invite(next_invite, str(collection_id), respondent_id, None, created)
+                    ids.append(next_invite)
+                    next_invite += 1
+
+    def change(self, opportunity_id: int, mutate: Callable[[Document], None]) -> Document:
+        """Apply ``mutate`` to an opportunity's document, give it a new version and ``notified``
+        and queue it again for every key (§2.1: "a related opportunity notification will
+        reappear"). Returns a copy of the new document."""
+        with self._lock:
+            record = self._opportunity(opportunity_id)
+            # A copy, swapped in only once ``mutate`` returns: a mutation that raises leaves the
+            # opportunity as it was.
+            document = copy.deepcopy(record.document)
+            mutate(document)
+            document["id"] = opportunity_id  # the id names the queue item; it stays
+            record.document = document
+            record.notified = _timestamp(self._clock())
+            record.document["notified"] = record.notified
+            record.version += 1
+            record.sequence = next(self._sequence)
+            self._requeue(self._notifications, opportunity_id)
+            return copy.deepcopy(record.document)
+
+    def version(self, opportunity_id: int) -> int:
+        with self._lock:
+            return self._opportunity(opportunity_id).version
+
+    def add_invite(
+        self, collection_id: str, respondent_id: str, expiration: datetime | None = None
+    ) -> int:
+        """Create an invite in an invite collection (created if new) and queue it for every key
+        (§2.6: "When an update or create event occurs, new messages will be added")."""
+        with self._lock:
+            identifier = max(self._invites, default=0) + 1
+            created = _timestamp(self._clock())
+            expires = _timestamp(expiration) if expiration is not None else None
+            self._add_invite(identifier, collection_id, respondent_id, expires, created)
+            self._invite_collections.setdefault(collection_id, []).append(identifier)
+            return identifier
+
+    def change_invite(self, invite_id: int, mutate: Callable[[Document], None]) -> Document:
+        """Apply ``mutate`` to an invite, stamp ``modified`` and queue it again for every key."""
+        with self._lock:
+            record = self._invites.get(invite_id)
+            if record is None:
+                raise InviteNotFound(f"invite {invite_id} was not found")
+            document = copy.deepcopy(record.document)
+            mutate(document)
+            document["id"] = invite_id
+            record.document = document
+            record.notified = _timestamp(self._clock())
+            record.document["modified"] = record.notified
+            record.version += 1
+            record.sequence = next(self._sequence)
+            self._requeue(self._invite_queues, invite_id)
+            return copy.deepcopy(record.document)
+
+    # --- the notification queue (§2.1, §2.2) ---------------------------------------------------
+
+    def receive(
+        self,
+        access_key: str,
+        limit: int = DEFAULT_LIMIT,
+        shard: Shard | None = None,
+        visibility_timeout: int = 0,
+    ) -> tuple[list[Document], int, int]:
+        """Up to ``limit`` queued opportunities for ``access_key``, oldest-notified first, as
+        ``(items, count, total)``: count is ``len(items)``, total the unacknowledged in the
+        key's whole queue."""
+        visibility = _check_receive(limit, visibility_timeout)
+        with self._lock:
+            queue = self._queue(self._notifications, self._opportunities, access_key)
+            accept = _shard_filter(shard)
+            taken = queue.take(self._opportunities, limit, self._clock(), visibility, accept)
+            items = [copy.deepcopy(record.document) for record in taken]
+            return items, len(items), len(queue.pending)
+
+    def ack(self, access_key: str, opportunity_ids: Iterable[int]) -> int:
+        """Acknowledge deliveries to ``access_key``; returns how many items left the queue."""
+        with self._lock:
+            queue = self._queue(self._notifications, self._opportunities, access_key)
+            return queue.ack(self._opportunities, opportunity_ids)
+
+    def requeue_all(self, access_key: str) -> None:
+        """Queue every opportunity again for ``access_key``, as for a new partner."""
+        with self._lock:
+            queue = self._queue(self._notifications, self._opportunities, access_key)
+            for identifier in self._opportunities:
+                queue.requeue(identifier)
+
+    def pending(self, access_key: str) -> int:
+        """How many unacknowledged notifications ``access_key`` has."""
+        with self._lock:
+            return len(self._queue(self._notifications, self._opportunities, access_key).pending)
+
+    # --- lookups (§2.3 – §2.5) -----------------------------------------------------------------
+
+    def get(self, opportunity_id: int) -> Document:
+        with self._lock:
+            return copy.deepcopy(self._opportunity(opportunity_id).document)
+
+    def group(self, group_id: int, country: str, language: str) -> Document:
+        """The opportunity of quota group ``group_id`` in a locale (§2.3's second form); the
+        codes compare case-insensitively."""
+        with self._lock:
+            for record in self._opportunities.values():
+                document = record.document
+                locale = document.get("locale") or {}
+                if (
+                    document.get("group_id") == group_id
+                    and str(locale.get("country", "")).upper() == country.upper()
+                    and str(locale.get("language", "")).lower() == language.lower()
+                ):
+                    return copy.deepcopy(document)
+        raise OpportunityNotFound(
+            f"no opportunity for group {group_id} in {country.upper()}/{language.lower()}"
+        )
+
+    def project(self, project_id: int) -> list[int]:
+        """The ids of a project's opportunities (§2.4), ascending; none for an unknown project."""
+        with self._lock:
+            return sorted(
+                identifier
+                for identifier, record in self._opportunities.items()
+                if record.document.get("project_id") == project_id
+            )
+
+    def collection(self, collection_id: str) -> tuple[str, ...]:
+        with self._lock:
+            values = self._collections.get(collection_id)
+        if values is None:
+            raise CollectionNotFound(collection_id)
+        return values
+
+    # --- invites (§2.6) ------------------------------------------------------------------------
+
+    def receive_invites(
+        self, access_key: str, limit: int = DEFAULT_LIMIT, visibility_timeout: int = 0
+    ) -> tuple[list[Document], int, int]:
+        """Up to ``limit`` queued invite messages, ``{"invite": {…}, "created": …}``, oldest
+        first, as ``(messages, count, total)``."""
+        visibility = _check_receive(limit, visibility_timeout)
+        with self._lock:
+            queue = self._queue(self._invite_queues, self._invites, access_key)
+            taken = queue.take(self._invites, limit, self._clock(), visibility, _everything)
+            messages = [
+                {"invite": copy.deepcopy(record.document), "created": record.notified}
+                for record in taken
+            ]
+            return messages, len(messages), len(queue.pending)
+
+    def ack_invites(self, access_key: str, invite_ids: Iterable[int]) -> int:
+        with self._lock:
+            queue = self._queue(self._invite_queues, self._invites, access_key)
+            return queue.ack(self._invites, invite_ids)
+
+    def invite_collection(self, collection_id: str) -> list[Document]:
+        """An invite collection's invites (§2.6's CSV rows), in id order."""
+        with self._lock:
+            ids = self._invite_collections.get(collection_id)
+            if ids is None:
+                raise InviteCollectionNotFound(collection_id)
+            return [copy.deepcopy(self._invites[identifier].document) for identifier in ids]
+
+    # --- internals (callers hold the lock) ------------------------------------------------------
+
+    def _opportunity(self, opportunity_id: int) -> _Record:
+        record = self._opportunities.get(opportunity_id)
+        if record is None:
+            raise OpportunityNotFound(f"opportunity {opportunity_id} was not found")
+        return record
+
+    def _add_invite(
+        self,
+        identifier: int,
+        collection_id: str,
+        respondent_id: str,
+        expiration: str | None,
+        created: str,
+    ) -> None:
+        self._invites[identifier] = _Record(
+            document={
+                "id": identifier,
+                "collection_id": collection_id,
+                "respondent_id": respondent_id,
+                "expiration": expiration,
+                "created": created,
+                "modified": created,
+            },
+            version=1,
+            sequence=next(self._sequence),
+            notified=created,
+        )
+        self._requeue(self._invite_queues, identifier)
+
+    @staticmethod
+    def _requeue(queues: dict[str, _Queue], identifier: int) -> None:
+        for queue in queues.values():
+            queue.requeue(identifier)
+
+    @staticmethod
+    def _queue(queues: dict[str, _Queue], records: dict[int, _Record], access_key: str) -> _Queue:
+        queue = queues.get(access_key)
+        if queue is None:
+            # A new partner starts with everything the registry holds.
+            queue = _Queue({identifier: _Pending() for identifier in records})
+            queues[access_key] = queue
+        return queue
+
+
+def _everything(identifier: int) -> bool:
+    return True
+
+
+def _shard_filter(shard: Shard | None) -> Callable[[int], bool]:
+    if shard is None:
+        return _everything
+    count, index = shard.count, shard.current - 1
+    return lambda identifier: identifier % count == index
