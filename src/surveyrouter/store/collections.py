@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from surveyrouter.store.db import upsert
@@ -50,3 +51,25 @@ def get_collection(
         values=tuple(row.values),
         fetched_at=row.fetched_at,
     )
+
+
+def get_collections(
+    session: Session, network_id: str, collection_ids: Collection[str]
+) -> dict[str, tuple[str, ...]]:
+    """The values of those of ``collection_ids`` that are stored, by id; absent ones are left
+    out."""
+    wanted = sorted(set(collection_ids))
+    found: dict[str, tuple[str, ...]] = {}
+    # Chunked: SQLite allows a limited number of bound parameters per statement.
+    for start in range(0, len(wanted), 500):
+        rows = session.scalars(
+            select(CollectionRow)
+            .where(
+                CollectionRow.network_id == network_id,
+                CollectionRow.collection_id.in_(wanted[start : start + 500]),
+            )
+            .execution_options(populate_existing=True)
+        )
+        for row in rows:
+            found[row.collection_id] = tuple(row.values)
+    return found

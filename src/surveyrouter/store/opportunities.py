@@ -59,56 +59,150 @@ class StoredOpportunity:
     updated_at: datetime
 
 
+# PostgreSQL advisory lock key that serialises opportunity writes (any constant bigint would do;
+# this one spells "opportun" in ASCII so it is recognisable in pg_locks).
+OPPORTUNITY_WRITE_LOCK = 0x6F70706F7274756E
+
+
 def upsert_opportunities(
     session: Session,
     network_id: str,
     items: Iterable[tuple[Opportunity, Mapping[str, Any]]],
     at: datetime | None = None,
+    *,
+    unless_written_since: datetime | None = None,
 ) -> list[int]:
     """Write each (opportunity, raw JSON) pair as ``network_id``'s row for its id.
 
-    Idempotent by (network, external id): writing an opportunity again replaces its row. Every
-    write takes a new ``change_seq``, even when nothing changed, so followers of the feed see it.
-    The row belongs to ``network_id`` whatever ``Opportunity.network`` says, because one
-    adapter (REX) serves several networks. When the same id comes twice, the last one wins.
-    Returns the change sequence numbers written, in write order.
+    Idempotent by (network, external id): writing an opportunity again replaces its row, and
+    every write takes a new ``change_seq``, even when nothing changed, so followers see it.
+    Exchanges deliver out of order (a re-delivered notification, a refresh racing one), so when
+    both the stored row and the incoming one carry ``notified``, an older one never overwrites a
+    newer one: it is skipped and takes no ``change_seq``. One without ``notified`` (REX
+    get-opportunity answers carry none) is current as of now: it is written, keeping the stored
+    ``notified``. The row belongs to ``network_id`` whatever ``Opportunity.network`` says,
+    because one adapter (REX) serves several networks. When the same id comes twice in
+    ``items``, the later one wins under the same rule. With ``unless_written_since``, a row
+    written at or after that time is left alone too (a refresh that read the exchange before
+    a notification was stored must not undo it). Returns the change sequence numbers written,
+    in write order; skipped opportunities have none.
     """
     latest: dict[int, tuple[Opportunity, Mapping[str, Any]]] = {}
     for opportunity, raw in items:
-        latest[opportunity.id] = (opportunity, raw)
+        before = latest.get(opportunity.id)
+        if before is None or not _is_older(opportunity.notified, before[0].notified):
+            latest[opportunity.id] = (opportunity, raw)
     if not latest:
         return []
+    _lock_opportunity_writes(session)
+    # Read under the write lock, so no other writer can slip a newer version in between.
+    versions = _stored_versions(session, network_id, list(latest))
     written_at = at or datetime.now(UTC)
-    sequence_numbers = _next_change_seqs(session, len(latest))
+    fresh: list[tuple[Opportunity, Mapping[str, Any], datetime | None]] = []
+    for external_id, (opportunity, raw) in latest.items():
+        stored, updated_at = versions.get(external_id, (None, None))
+        if _is_older(opportunity.notified, stored):
+            continue
+        since = unless_written_since
+        if since is not None and updated_at is not None and updated_at >= since:
+            continue
+        fresh.append((opportunity, raw, opportunity.notified or stored))
+    if not fresh:
+        return []
+    sequence_numbers = _next_change_seqs(session, len(fresh))
     rows = [
-        _row(network_id, opportunity, raw, seq, written_at)
-        for (opportunity, raw), seq in zip(latest.values(), sequence_numbers, strict=True)
+        _row(network_id, opportunity, raw, notified, seq, written_at)
+        for (opportunity, raw, notified), seq in zip(fresh, sequence_numbers, strict=True)
     ]
     upsert(session, OpportunityRow, rows, keys=("network_id", "external_id"))
     return sequence_numbers
 
 
+def close_opportunities(
+    session: Session, network_id: str, external_ids: Iterable[int], at: datetime
+) -> list[int]:
+    """Mark these opportunities CLOSED (e.g. the exchange no longer knows them).
+
+    The exchange's last payload stays in ``raw`` as it sent it; only the normalized status
+    changes, with a new ``change_seq`` each so followers drop them. Returns the numbers written.
+    """
+    wanted = sorted(set(external_ids))
+    if not wanted:
+        return []
+    _lock_opportunity_writes(session)
+    existing = session.scalars(
+        select(OpportunityRow.external_id).where(
+            OpportunityRow.network_id == network_id, OpportunityRow.external_id.in_(wanted)
+        )
+    ).all()
+    ids = sorted(existing)
+    numbers = _next_change_seqs(session, len(ids))
+    for external_id, seq in zip(ids, numbers, strict=True):
+        session.execute(
+            update(OpportunityRow)
+            .where(
+                OpportunityRow.network_id == network_id,
+                OpportunityRow.external_id == external_id,
+            )
+            .values(status=OpportunityStatus.CLOSED.value, change_seq=seq, updated_at=at)
+        )
+    return numbers
+
+
+def _is_older(incoming: datetime | None, stored: datetime | None) -> bool:
+    return incoming is not None and stored is not None and incoming < stored
+
+
+def _stored_versions(
+    session: Session, network_id: str, external_ids: list[int]
+) -> dict[int, tuple[datetime | None, datetime]]:
+    """(notified, updated_at) of the stored rows among ``external_ids``."""
+    found: dict[int, tuple[datetime | None, datetime]] = {}
+    # Chunked: SQLite allows a limited number of bound parameters per statement.
+    for start in range(0, len(external_ids), 500):
+        chunk = external_ids[start : start + 500]
+        rows = session.execute(
+            select(
+                OpportunityRow.external_id, OpportunityRow.notified, OpportunityRow.updated_at
+            ).where(OpportunityRow.network_id == network_id, OpportunityRow.external_id.in_(chunk))
+        )
+        for external_id, notified, updated_at in rows:
+            found[external_id] = (notified, updated_at)
+    return found
+
+
+def _lock_opportunity_writes(session: Session) -> None:
+    """Let one opportunity writer at a time in, until its transaction ends.
+
+    This is what keeps the change feed free of gaps. Sequence numbers are drawn before commit;
+    were two writers to interleave, a follower could see 12 committed, move its cursor past 12,
+    and never read 11 when it committed a moment later. Holding the lock from drawing numbers
+    through commit makes sequence order commit order: once a follower sees a number, no
+    smaller one can still be in flight. PostgreSQL: a transaction-scoped advisory lock,
+    released at commit or rollback (after the commit is visible), so a caller should commit
+    soon after writing. SQLite: a write that matches nothing takes its single write lock,
+    waiting for it if need be.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(OPPORTUNITY_WRITE_LOCK)))
+        return
+    session.execute(
+        update(OpportunityRow).where(false()).values(change_seq=OpportunityRow.change_seq)
+    )
+
+
 def _next_change_seqs(session: Session, count: int) -> list[int]:
     """``count`` change sequence numbers above every one handed out before.
 
-    PostgreSQL draws them from a SEQUENCE, so concurrent writers never share a number. Numbers
-    are handed out before commit, though, so a follower reading ``change_seq > n`` can see 12
-    commit before 11 and move past 11 for good; a later issue closes that gap (for instance by
-    reading only up to the oldest number still in flight). SQLite needs none of this: it lets
-    one writer in at a time, so max + 1 inside the write transaction is unique and in order (a
-    transaction that read before another writer committed fails with "database is locked"
-    here instead of reusing a number).
+    The caller holds the write lock (``_lock_opportunity_writes``). PostgreSQL draws them from
+    a SEQUENCE; SQLite, which lets one writer in at a time, takes max + 1 inside the write
+    transaction.
     """
     if session.get_bind().dialect.name == "postgresql":
         numbers = select(CHANGE_SEQ.next_value()).select_from(
             func.generate_series(1, count).table_valued("n")
         )
         return sorted(session.scalars(numbers))
-    # A write that matches nothing takes SQLite's write lock (waiting for it if need be), so no
-    # other writer can commit between reading the maximum and writing past it.
-    session.execute(
-        update(OpportunityRow).where(false()).values(change_seq=OpportunityRow.change_seq)
-    )
     highest = session.scalar(select(func.coalesce(func.max(OpportunityRow.change_seq), 0)))
     start = int(highest or 0) + 1
     return list(range(start, start + count))
@@ -118,6 +212,7 @@ def _row(
     network_id: str,
     opportunity: Opportunity,
     raw: Mapping[str, Any],
+    notified: datetime | None,
     change_seq: int,
     written_at: datetime,
 ) -> dict[str, Any]:
@@ -144,7 +239,7 @@ def _row(
         "requirements": dataclasses.asdict(opportunity.requirements),
         "live_link": opportunity.live_link,
         "created": opportunity.created,
-        "notified": opportunity.notified,
+        "notified": notified,
         "raw": dict(raw),
         "change_seq": change_seq,
         "updated_at": written_at,
@@ -191,6 +286,38 @@ def live_counts(session: Session) -> dict[str, int]:
         .group_by(NetworkRow.id)
     )
     return {network_id: int(count) for network_id, count in rows}
+
+
+def status_counts(session: Session, network_id: str) -> dict[OpportunityStatus, int]:
+    """How many of ``network_id``'s opportunities are in each status (0 for none)."""
+    rows = session.execute(
+        select(OpportunityRow.status, func.count(OpportunityRow.id))
+        .where(OpportunityRow.network_id == network_id)
+        .group_by(OpportunityRow.status)
+    )
+    counts = dict.fromkeys(OpportunityStatus, 0)
+    for status, count in rows:
+        counts[OpportunityStatus(status)] += int(count)
+    return counts
+
+
+def stale_open_ids(
+    session: Session, network_id: str, written_before: datetime, limit: int
+) -> list[int]:
+    """Ids of ``network_id``'s OPEN opportunities last written before ``written_before``,
+    least recently written first, at most ``limit``."""
+    return list(
+        session.scalars(
+            select(OpportunityRow.external_id)
+            .where(
+                OpportunityRow.network_id == network_id,
+                OpportunityRow.status == OpportunityStatus.OPEN.value,
+                OpportunityRow.updated_at < written_before,
+            )
+            .order_by(OpportunityRow.updated_at, OpportunityRow.external_id)
+            .limit(limit)
+        )
+    )
 
 
 def _stored(row: OpportunityRow) -> StoredOpportunity:

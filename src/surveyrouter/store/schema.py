@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -128,3 +129,22 @@ class QuestionMappingRow(Base):
     # Null for a network attribute we have seen but not mapped to a question of ours.
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     answers: Mapped[dict[str, Any]]
+
+
+class SyncStateRow(Base):
+    """How one network's sync worker is doing, for health checks and the operator."""
+
+    __tablename__ = "sync_state"
+
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The newest ``notified`` stamp synced so far, and how far behind it was when synced.
+    newest_notified: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    lag_seconds: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    live_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    paused_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    closed_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Notifications that could not be parsed, acked and dropped, since the row was created.
+    rejected_total: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -1,0 +1,1 @@
+"""Use cases: each takes its collaborators (store sessions, networks, a clock) as parameters."""

@@ -1,0 +1,155 @@
+"""Keeping an in-memory ``Matcher`` current from the store's change feed (ARCHITECTURE:
+"each process polls for rows past the last one it applied, about once a second").
+
+Open opportunities are (re-)added; paused, closed and unknown-status ones leave matching at
+once. The feed has no gaps (``store.opportunities`` serialises writes so that change order is
+commit order), so a cursor that only moves forward misses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from surveyrouter.domain.matcher import Matcher
+from surveyrouter.domain.opportunity import CellKind, Opportunity, OpportunityStatus
+from surveyrouter.networks.rex.opportunities import parse_opportunity
+from surveyrouter.store.collections import get_collections
+from surveyrouter.store.opportunities import StoredOpportunity, changes_since
+
+logger = logging.getLogger(__name__)
+
+Parse = Callable[[Mapping[str, Any], str], Opportunity]
+"""Raw exchange JSON and our network id to a domain opportunity."""
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+class IndexFeed:
+    """Applies the store's changes past ``last_seq`` to ``matcher``."""
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        sessions: sessionmaker[Session],
+        *,
+        parse: Parse = parse_opportunity,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        last_seq: int = 0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self.matcher = matcher
+        self.sessions = sessions
+        self.parse = parse
+        self.batch_size = batch_size
+        self.last_seq = last_seq
+        self._loaded_collections: set[str] = set()
+        # Referenced by an indexed opportunity but not in the store yet: the sync worker
+        # stores them on a later notification or refresh, and every catch-up looks again.
+        self._awaited_collections: set[tuple[str, str]] = set()
+
+    def catch_up(self) -> int:
+        """Apply every change committed past ``last_seq``, batch by batch, in change order.
+
+        Returns how many changes were applied.
+        """
+        applied = 0
+        self._load_awaited_collections()
+        while True:
+            with self.sessions() as session:
+                rows = changes_since(session, self.last_seq, limit=self.batch_size)
+            if not rows:
+                return applied
+            self._apply(rows)
+            self.last_seq = rows[-1].change_seq
+            applied += len(rows)
+            if len(rows) < self.batch_size:
+                return applied
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """Catch up about every ``interval`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:
+                # The index serves stale data rather than none; the next poll tries again.
+                logger.exception("index feed: catching up failed at change %d", self.last_seq)
+            stop.wait(interval)
+
+    def _apply(self, rows: list[StoredOpportunity]) -> None:
+        # Each (network, id) appears at most once in a batch (a row carries one change_seq),
+        # so adding and removing in two passes cannot reorder two changes of one opportunity.
+        live: list[Opportunity] = []
+        gone: list[tuple[str, int]] = []
+        for row in rows:
+            key = (row.network_id, row.external_id)
+            # The row's normalized status decides, not the raw JSON: an opportunity the
+            # exchange stopped knowing is closed there while its last payload is kept as sent.
+            if row.status is not OpportunityStatus.OPEN:
+                gone.append(key)
+                continue
+            try:
+                opportunity = self.parse(row.raw, row.network_id)
+            except ValueError as error:
+                logger.warning("index feed: opportunity %s/%s skipped: %s", *key, error)
+                gone.append(key)
+                continue
+            if opportunity.status is not OpportunityStatus.OPEN:
+                gone.append(key)
+            else:
+                live.append(opportunity)
+        self.matcher.remove(gone)
+        self._load_collections(live)
+        self._add(live)
+
+    def _add(self, opportunities: list[Opportunity]) -> None:
+        try:
+            self.matcher.add(opportunities)
+        except ValueError:
+            # The matcher refuses one bad opportunity before changing anything for it, but the
+            # ones before it in the batch are in: add the rest one by one to find it.
+            for opportunity in opportunities:
+                try:
+                    self.matcher.add([opportunity])
+                except ValueError as error:
+                    logger.warning(
+                        "index feed: opportunity %s/%s not indexed: %s",
+                        opportunity.network,
+                        opportunity.id,
+                        error,
+                    )
+                    self.matcher.remove([(opportunity.network, opportunity.id)])
+
+    def _load_collections(self, opportunities: Iterable[Opportunity]) -> None:
+        wanted = {
+            (opportunity.network, cell.collection_id)
+            for opportunity in opportunities
+            for cell in opportunity.cells.values()
+            if cell.kind is CellKind.COLLECTION
+            and cell.collection_id is not None
+            and cell.collection_id not in self._loaded_collections
+        }
+        self._awaited_collections |= wanted
+        self._load_awaited_collections()
+
+    def _load_awaited_collections(self) -> None:
+        if not self._awaited_collections:
+            return
+        by_network: dict[str, set[str]] = {}
+        for network_id, collection_id in self._awaited_collections:
+            by_network.setdefault(network_id, set()).add(collection_id)
+        found: dict[str, tuple[str, ...]] = {}
+        with self.sessions() as session:
+            for network_id, collection_ids in by_network.items():
+                stored = get_collections(session, network_id, collection_ids)
+                found.update(stored)
+                self._awaited_collections -= {(network_id, c) for c in stored}
+        if found:
+            # The matcher knows collections by id alone (REX ids are global to the exchange).
+            self.matcher.add_collections(found)
+            self._loaded_collections |= found.keys()

@@ -1,0 +1,319 @@
+"""Keeping one network's opportunities in the store current from its REX notification queue.
+
+One ``SyncWorker.step()`` is REX §2.1's loop body: receive a batch, store it (the exchange's raw
+JSON kept), store the collections it references that the store lacks, commit, and only then ack.
+A crash between commit and ack re-delivers the batch, and re-delivery is harmless: the store's
+upsert is idempotent by (network, id) and never lets an older ``notified`` overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from surveyrouter.domain.opportunity import CellKind, Opportunity
+from surveyrouter.networks.rex.registry import (
+    NotificationBatch,
+    ReceivedOpportunity,
+    RegistryError,
+    RegistryNotFound,
+    RegistryUnavailable,
+    Shard,
+)
+from surveyrouter.store.collections import get_collections, put_collection
+from surveyrouter.store.db import transaction
+from surveyrouter.store.opportunities import (
+    close_opportunities,
+    stale_open_ids,
+    upsert_opportunities,
+)
+from surveyrouter.store.sync_state import record_sync_error, record_sync_success
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class Registry(Protocol):
+    """The REX Opportunity Registry operations the worker uses (``RegistryClient`` has them)."""
+
+    def receive_notifications(
+        self,
+        limit: int = ...,
+        *,
+        shard: Shard | None = ...,
+        visibility_timeout: int | None = ...,
+    ) -> NotificationBatch: ...
+
+    def ack_notifications(self, opportunity_ids: Iterable[int]) -> None: ...
+
+    def get_opportunity(self, opportunity_id: int) -> ReceivedOpportunity: ...
+
+    def download_collection(self, collection_id: str | int) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    batch_limit: int = 50  # §2.1: at most 50 per receive
+    shard: Shard | None = None
+    # §2.1: while a batch is being stored, other consumers do not get it; generous enough for
+    # a slow collection download (PROCESSING is retried for about 1.5 minutes).
+    visibility_timeout: int | None = 300
+    # A live opportunity not written for this long is re-read with get-opportunity, in case a
+    # notification was lost (or acked together with a newer one we never saw).
+    refresh_interval: timedelta = timedelta(minutes=15)
+    refresh_batch: int = 50
+    # How often ``run`` looks for stale opportunities.
+    refresh_check_interval: timedelta = timedelta(minutes=1)
+    idle_sleep: float = 5.0  # §2.1, §9.5: "If empty, sleep 5 s"
+    backoff_initial: float = 1.0
+    backoff_max: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    received: int  # items in the batch, parsed or not
+    stored: int  # opportunities written (older re-deliveries are skipped)
+    rejected: int  # items that did not parse: logged, acked and dropped
+    collections_downloaded: int
+    acked: int
+
+    @property
+    def idle(self) -> bool:
+        return self.received == 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    checked: int
+    refreshed: int
+    closed: int  # the registry no longer knows them
+    failed: int  # came back unparseable; left as they were
+    collections_downloaded: int
+
+
+class SyncWorker:
+    """Syncs network ``network_id`` from ``registry`` into the store behind ``sessions``."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        sessions: sessionmaker[Session],
+        network_id: str,
+        clock: Clock,
+        settings: SyncSettings | None = None,
+    ) -> None:
+        self.registry = registry
+        self.sessions = sessions
+        self.network_id = network_id
+        self.clock = clock
+        self.settings = settings or SyncSettings()
+
+    def step(self) -> StepResult:
+        """Receive one batch, store it, commit, then ack it; record the sync state.
+
+        Raises what the registry or the store raised; then nothing was acked (though what was
+        committed stays committed, and comes again harmlessly).
+        """
+        settings = self.settings
+        batch = self.registry.receive_notifications(
+            settings.batch_limit,
+            shard=settings.shard,
+            visibility_timeout=settings.visibility_timeout,
+        )
+        for rejected in batch.rejected:
+            # §8: the SDK dropped these silently. Left unacked they would come back forever and
+            # hold up the queue, so they are acked too, but loudly and counted.
+            logger.warning(
+                "sync %s: dropping unparseable opportunity %s: %s",
+                self.network_id,
+                rejected.id if rejected.id is not None else "without an id",
+                rejected.error,
+            )
+        # Downloads happen before the write transaction opens: a PROCESSING collection can take
+        # a minute and a half, and SQLite's write lock must not be held that long.
+        downloads = self._download_missing(r.opportunity for r in batch.received)
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            written = upsert_opportunities(
+                session,
+                self.network_id,
+                [(item.opportunity, item.raw) for item in batch.received],
+                at=now,
+            )
+            for collection_id, values in downloads.items():
+                put_collection(session, self.network_id, collection_id, values, fetched_at=now)
+            record_sync_success(
+                session,
+                self.network_id,
+                at=now,
+                newest_notified=_newest_notified(batch.received),
+                rejected=len(batch.rejected),
+            )
+        # Only now: acking before the commit could lose a batch that then failed to commit.
+        ids = list(dict.fromkeys(batch.ids))
+        if ids:
+            self.registry.ack_notifications(ids)
+        return StepResult(
+            received=len(batch),
+            stored=len(written),
+            rejected=len(batch.rejected),
+            collections_downloaded=len(downloads),
+            acked=len(ids),
+        )
+
+    def refresh_stale(self) -> RefreshResult:
+        """Re-read, with get-opportunity, live opportunities not written for the refresh interval.
+
+        One the registry answers 404 for is closed. A registry failure part-way still stores
+        what was read before it, then raises.
+        """
+        settings = self.settings
+        if settings.shard is not None and settings.shard.current != 1:
+            # The stale list spans every shard; one consumer refreshing it is enough.
+            return RefreshResult(0, 0, 0, 0, 0)
+        started = self.clock()
+        with self.sessions() as session:
+            ids = stale_open_ids(
+                session,
+                self.network_id,
+                written_before=started - settings.refresh_interval,
+                limit=settings.refresh_batch,
+            )
+        if not ids:
+            return RefreshResult(0, 0, 0, 0, 0)
+        fetched: list[ReceivedOpportunity] = []
+        gone: list[int] = []
+        failed = 0
+        failure: RegistryError | None = None
+        for opportunity_id in ids:
+            try:
+                fetched.append(self.registry.get_opportunity(opportunity_id))
+            except RegistryNotFound:
+                gone.append(opportunity_id)
+            except RegistryError as error:
+                failure = error
+                break
+            except ValueError as error:  # InvalidOpportunity: the payload no longer parses
+                failed += 1
+                logger.warning(
+                    "sync %s: refreshing opportunity %s: %s", self.network_id, opportunity_id, error
+                )
+        downloads = self._download_missing(item.opportunity for item in fetched)
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            written = upsert_opportunities(
+                session,
+                self.network_id,
+                [(item.opportunity, item.raw) for item in fetched],
+                at=now,
+                # A notification stored while we were asking is newer than what we got.
+                unless_written_since=started,
+            )
+            for collection_id, values in downloads.items():
+                put_collection(session, self.network_id, collection_id, values, fetched_at=now)
+            closed = close_opportunities(session, self.network_id, gone, at=now)
+        if failure is not None:
+            raise failure
+        return RefreshResult(
+            checked=len(ids),
+            refreshed=len(written),
+            closed=len(closed),
+            failed=failed,
+            collections_downloaded=len(downloads),
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Step until ``stop`` is set: at once while the queue has items, every ``idle_sleep``
+        seconds when it is empty, backing off exponentially while steps fail."""
+        settings = self.settings
+        backoff = settings.backoff_initial
+        last_refresh: datetime | None = None
+        while not stop.is_set():
+            try:
+                result = self.step()
+                now = self.clock()
+                if last_refresh is None or now - last_refresh >= settings.refresh_check_interval:
+                    last_refresh = now
+                    self.refresh_stale()
+            except Exception as error:
+                # A worker that died on a network or database blip would stop syncing for good;
+                # it records the error and tries again later instead.
+                delay = _retry_delay(error, backoff)
+                logger.warning(
+                    "sync %s failed (%s); retrying in %.1f s",
+                    self.network_id,
+                    error,
+                    delay,
+                    exc_info=not isinstance(error, RegistryError),
+                )
+                self._record_error(error)
+                backoff = min(settings.backoff_max, backoff * 2)
+                stop.wait(delay)
+                continue
+            backoff = settings.backoff_initial
+            if result.idle:
+                stop.wait(settings.idle_sleep)
+
+    def _download_missing(self, opportunities: Iterable[Opportunity]) -> dict[str, tuple[str, ...]]:
+        """Download the collections ``opportunities`` reference that the store lacks.
+
+        A collection that cannot be had now (still PROCESSING, not found, the registry down) is
+        skipped: its cells stay UNKNOWN to the matcher, and the next notification or refresh
+        of an opportunity that names it tries again. Holding up the batch would block the queue.
+        """
+        referenced = _collection_ids(opportunities)
+        downloads: dict[str, tuple[str, ...]] = {}
+        if not referenced:
+            return downloads
+        with self.sessions() as session:
+            stored = get_collections(session, self.network_id, referenced)
+        for collection_id in sorted(referenced - stored.keys()):
+            try:
+                downloads[collection_id] = self.registry.download_collection(collection_id)
+            except RegistryError as error:
+                logger.warning(
+                    "sync %s: collection %s not downloaded: %s",
+                    self.network_id,
+                    collection_id,
+                    error,
+                )
+        return downloads
+
+    def _record_error(self, error: Exception) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                record_sync_error(session, self.network_id, self.clock(), _describe(error))
+        except Exception:
+            logger.exception("sync %s: could not record the error", self.network_id)
+
+
+def _collection_ids(opportunities: Iterable[Opportunity]) -> set[str]:
+    return {
+        cell.collection_id
+        for opportunity in opportunities
+        for cell in opportunity.cells.values()
+        if cell.kind is CellKind.COLLECTION and cell.collection_id is not None
+    }
+
+
+def _newest_notified(received: Sequence[ReceivedOpportunity]) -> datetime | None:
+    stamps = [r.opportunity.notified for r in received if r.opportunity.notified is not None]
+    return max(stamps, default=None)
+
+
+def _retry_delay(error: Exception, backoff: float) -> float:
+    if isinstance(error, RegistryUnavailable) and error.retry_after is not None:
+        return max(backoff, error.retry_after)
+    return backoff
+
+
+def _describe(error: Exception) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
