@@ -25,7 +25,8 @@ from surveyrouter.store.sync_state import (
     record_sync_error,
     record_sync_success,
 )
-from tests.unit.services.fakes import FakeClock, FakeRegistry
+from tests.clock import Clock
+from tests.unit.services.fakes import FakeRegistry
 
 NETWORK = "sandbox"  # seeded by ``prepare_database``
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -53,7 +54,7 @@ def notification(raw: dict[str, Any], notified: datetime, **fields: Any) -> dict
 def test_the_fixture_queue_reaches_the_store_and_the_matcher(
     runtime: Runtime, registry: FakeRegistry, items: dict[int, dict[str, Any]]
 ) -> None:
-    clock = FakeClock(T0)
+    clock = Clock(T0)
     worker = SyncWorker(registry, runtime.sessions, NETWORK, clock, SyncSettings(batch_limit=3))
     for raw in items.values():
         registry.notify(notification(raw, T0 - timedelta(seconds=20)))
@@ -83,7 +84,7 @@ def test_the_fixture_queue_reaches_the_store_and_the_matcher(
 def test_a_closing_notification_takes_the_opportunity_out_of_matching(
     runtime: Runtime, registry: FakeRegistry, items: dict[int, dict[str, Any]]
 ) -> None:
-    clock = FakeClock(T0)
+    clock = Clock(T0)
     worker = SyncWorker(registry, runtime.sessions, NETWORK, clock)
     matcher = Matcher()
     feed = IndexFeed(matcher, runtime.sessions)
@@ -110,7 +111,7 @@ def test_a_closing_notification_takes_the_opportunity_out_of_matching(
 def test_a_stale_opportunity_gone_from_the_registry_is_closed_and_unindexed(
     runtime: Runtime, registry: FakeRegistry, items: dict[int, dict[str, Any]]
 ) -> None:
-    clock = FakeClock(T0)
+    clock = Clock(T0)
     worker = SyncWorker(registry, runtime.sessions, NETWORK, clock)
     matcher = Matcher()
     feed = IndexFeed(matcher, runtime.sessions)

@@ -26,22 +26,12 @@ from surveyrouter.networks.rex.signing import KeyPair, sign_request
 from surveyrouter.sandbox.app import create_registry_app
 from surveyrouter.sandbox.market import Market, generate_market
 from surveyrouter.sandbox.registry import RegistryState
+from tests.clock import Clock
 from tests.integration.test_server import serving
 
 KEYS = KeyPair("partner-access-key", "partner-secret-key")
 OTHER = KeyPair("other-access-key", "other-secret-key")
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +41,7 @@ def market() -> Market:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture
@@ -351,7 +341,7 @@ def test_a_body_other_than_the_signed_one_is_401(base_url: str) -> None:
 def test_the_client_reports_an_expired_signature_as_unauthorized(
     base_url: str, clock: Clock
 ) -> None:
-    lagging = Clock()
+    lagging = Clock(START)
     lagging.now = START - timedelta(minutes=5)  # signs with a TTL of a minute: already expired
 
     with connect(base_url, lagging) as late, pytest.raises(RegistryUnauthorized, match="expired"):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.clock import Clock
 
 from surveyrouter.sandbox.market import Market, generate_market
 from surveyrouter.sandbox.registry import (
@@ -21,17 +22,6 @@ KEY = "partner"
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture(scope="module")
 def market() -> Market:
     return generate_market(120, seed=7)
@@ -39,7 +29,7 @@ def market() -> Market:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
 from typing import Any
 
 from surveyrouter.networks.rex.opportunities import parse_opportunity
@@ -14,17 +13,6 @@ from surveyrouter.networks.rex.registry import (
     Rejected,
     Shard,
 )
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class FakeRegistry:

@@ -28,8 +28,9 @@ from surveyrouter.store.networks import Network, upsert_networks
 from surveyrouter.store.opportunities import StoredOpportunity, get_opportunity
 from surveyrouter.store.schema import OpportunityRow
 from surveyrouter.store.sync_state import SyncState, get_sync_state
+from tests.clock import Clock
 
-from .fakes import FakeClock, FakeRegistry
+from .fakes import FakeRegistry
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NETWORK = "rex"
@@ -61,8 +62,8 @@ def postal_codes(rex_fixtures: Path) -> tuple[str, ...]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
+def clock() -> Clock:
+    return Clock(T0)
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def registry(postal_codes: tuple[str, ...]) -> FakeRegistry:
 
 
 @pytest.fixture
-def worker(registry: FakeRegistry, sessions: sessionmaker[Session], clock: FakeClock) -> SyncWorker:
+def worker(registry: FakeRegistry, sessions: sessionmaker[Session], clock: Clock) -> SyncWorker:
     return SyncWorker(registry, sessions, NETWORK, clock, SyncSettings(idle_sleep=0))
 
 
@@ -148,7 +149,7 @@ def test_an_empty_queue_is_an_idle_step_that_acks_nothing(
 def test_nothing_is_acked_when_the_commit_fails(
     registry: FakeRegistry,
     sessions: sessionmaker[Session],
-    clock: FakeClock,
+    clock: Clock,
     make_raw: Callable[..., dict[str, Any]],
 ) -> None:
     # No such network row: the foreign key refuses the write, and the transaction rolls back.
@@ -235,7 +236,7 @@ def test_referenced_collections_are_downloaded_once_and_stored(
 
 def test_a_collection_that_cannot_be_had_does_not_hold_up_the_queue(
     sessions: sessionmaker[Session],
-    clock: FakeClock,
+    clock: Clock,
     make_raw: Callable[..., dict[str, Any]],
 ) -> None:
     registry = FakeRegistry(collections={})
@@ -277,7 +278,7 @@ def test_stale_live_opportunities_are_refreshed_with_get_opportunity(
     worker: SyncWorker,
     registry: FakeRegistry,
     sessions: sessionmaker[Session],
-    clock: FakeClock,
+    clock: Clock,
     make_raw: Callable[..., dict[str, Any]],
 ) -> None:
     registry.notify(make_raw(1))
@@ -310,7 +311,7 @@ def test_a_refresh_does_not_undo_a_notification_stored_while_it_was_asking(
     worker: SyncWorker,
     registry: FakeRegistry,
     sessions: sessionmaker[Session],
-    clock: FakeClock,
+    clock: Clock,
     make_raw: Callable[..., dict[str, Any]],
 ) -> None:
     registry.notify(make_raw(1, cost_per_interview=1.0))
@@ -334,7 +335,7 @@ def test_a_refresh_does_not_undo_a_notification_stored_while_it_was_asking(
 def test_only_the_first_shard_refreshes(
     registry: FakeRegistry,
     sessions: sessionmaker[Session],
-    clock: FakeClock,
+    clock: Clock,
     make_raw: Callable[..., dict[str, Any]],
 ) -> None:
     first = SyncWorker(registry, sessions, NETWORK, clock, SyncSettings(shard=Shard(2, 1)))
@@ -351,7 +352,7 @@ def test_each_step_records_success_lag_and_counts(
     worker: SyncWorker,
     registry: FakeRegistry,
     sessions: sessionmaker[Session],
-    clock: FakeClock,
+    clock: Clock,
     make_raw: Callable[..., dict[str, Any]],
 ) -> None:
     registry.notify(make_raw(1, notified=T0 - timedelta(seconds=40)))
@@ -394,7 +395,7 @@ class RecordingStop(threading.Event):
 def test_run_backs_off_exponentially_on_registry_errors_and_records_them(
     registry: FakeRegistry,
     sessions: sessionmaker[Session],
-    clock: FakeClock,
+    clock: Clock,
     make_raw: Callable[..., dict[str, Any]],
 ) -> None:
     registry.receive_errors = [
@@ -421,7 +422,7 @@ def test_run_backs_off_exponentially_on_registry_errors_and_records_them(
 
 
 def test_run_honours_a_registry_retry_after(
-    registry: FakeRegistry, sessions: sessionmaker[Session], clock: FakeClock
+    registry: FakeRegistry, sessions: sessionmaker[Session], clock: Clock
 ) -> None:
     registry.receive_errors = [
         RegistryUnavailable(429, "slow down", operation="/receive-notifications", retry_after=120.0)

@@ -44,6 +44,7 @@ from surveyrouter.networks.rex.signing import (
     SignatureError,
     verify_request,
 )
+from tests.clock import Clock
 
 KEYS = KeyPair("access_key", "secret_key")
 SECRETS = {"access_key": "secret_key"}
@@ -124,17 +125,6 @@ class FakeRex:
 
 
 @dataclass
-class Clock:
-    now: datetime = NOW
-    step: timedelta = timedelta(0)
-
-    def __call__(self) -> datetime:
-        moment = self.now
-        self.now += self.step
-        return moment
-
-
-@dataclass
 class Sleeper:
     slept: list[float] = field(default_factory=list)
 
@@ -144,7 +134,7 @@ class Sleeper:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture
