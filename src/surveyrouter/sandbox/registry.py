@@ -206,18 +206,7 @@ class RegistryState:
         reappear"). Returns a copy of the new document."""
         with self._lock:
             record = self._opportunity(opportunity_id)
-            # A copy, swapped in only once ``mutate`` returns: a mutation that raises leaves the
-            # opportunity as it was.
-            document = copy.deepcopy(record.document)
-            mutate(document)
-            document["id"] = opportunity_id  # the id names the queue item; it stays
-            record.document = document
-            record.notified = _timestamp(self._clock())
-            record.document["notified"] = record.notified
-            record.version += 1
-            record.sequence = next(self._sequence)
-            self._requeue(self._notifications, opportunity_id)
-            return copy.deepcopy(record.document)
+            return self._revise(record, opportunity_id, mutate, "notified", self._notifications)
 
     def version(self, opportunity_id: int) -> int:
         with self._lock:
@@ -242,16 +231,7 @@ class RegistryState:
             record = self._invites.get(invite_id)
             if record is None:
                 raise InviteNotFound(f"invite {invite_id} was not found")
-            document = copy.deepcopy(record.document)
-            mutate(document)
-            document["id"] = invite_id
-            record.document = document
-            record.notified = _timestamp(self._clock())
-            record.document["modified"] = record.notified
-            record.version += 1
-            record.sequence = next(self._sequence)
-            self._requeue(self._invite_queues, invite_id)
-            return copy.deepcopy(record.document)
+            return self._revise(record, invite_id, mutate, "modified", self._invite_queues)
 
     # --- the notification queue (§2.1, §2.2) ---------------------------------------------------
 
@@ -390,6 +370,29 @@ class RegistryState:
             notified=created,
         )
         self._requeue(self._invite_queues, identifier)
+
+    def _revise(
+        self,
+        record: _Record,
+        identifier: int,
+        mutate: Callable[[Document], None],
+        stamp: str,
+        queues: dict[str, _Queue],
+    ) -> Document:
+        """Apply ``mutate``, stamp the time into ``stamp``, bump the version and queue the item
+        again for every key; returns a copy of the new document."""
+        # A copy, swapped in only once ``mutate`` returns: a mutation that raises leaves the
+        # item as it was.
+        document = copy.deepcopy(record.document)
+        mutate(document)
+        document["id"] = identifier  # the id names the queue item; it stays
+        record.document = document
+        record.notified = _timestamp(self._clock())
+        record.document[stamp] = record.notified
+        record.version += 1
+        record.sequence = next(self._sequence)
+        self._requeue(queues, identifier)
+        return copy.deepcopy(record.document)
 
     @staticmethod
     def _requeue(queues: dict[str, _Queue], identifier: int) -> None:
