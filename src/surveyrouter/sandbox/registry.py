@@ -310,6 +310,42 @@ class RegistryState:
             raise CollectionNotFound(collection_id)
         return values
 
+    # --- what the gateway and the market simulation read -------------------------------------
+
+    def opportunity_for_context(self, ctx: str, language: str | None) -> Document | None:
+        """The opportunity a ``links.live`` context leads to: an OPEN one of the context's group
+        in ``language`` if there is one, else any of them (the gateway then refuses it as not
+        open), else None. Dynata's samples share one context between the locales of a group."""
+        marker = f"ctx={ctx}"
+        with self._lock:
+            matches = [
+                record.document
+                for record in self._opportunities.values()
+                if _has_context(record.document, marker)
+                and (language is None or _language(record.document) == language.lower())
+            ]
+            if not matches:
+                return None
+            chosen = next((d for d in matches if d.get("status") == "OPEN"), matches[0])
+            return copy.deepcopy(chosen)
+
+    def collection_values(self, collection_id: str) -> frozenset[str] | None:
+        with self._lock:
+            values = self._collections.get(collection_id)
+        return None if values is None else frozenset(values)
+
+    def opportunity_ids(self) -> list[int]:
+        """Every opportunity id the registry holds, ascending."""
+        with self._lock:
+            return sorted(self._opportunities)
+
+    def documents(self) -> list[Document]:
+        """A copy of every opportunity document, in id order."""
+        with self._lock:
+            return [
+                copy.deepcopy(self._opportunities[i].document) for i in sorted(self._opportunities)
+            ]
+
     # --- invites (§2.6) ------------------------------------------------------------------------
 
     def receive_invites(
@@ -407,6 +443,16 @@ class RegistryState:
             queue = _Queue({identifier: _Pending() for identifier in records})
             queues[access_key] = queue
         return queue
+
+
+def _has_context(document: Document, marker: str) -> bool:
+    live = str((document.get("links") or {}).get("live", ""))
+    query = live.partition("?")[2]
+    return marker in query.split("&")
+
+
+def _language(document: Document) -> str:
+    return str((document.get("locale") or {}).get("language", "")).lower()
 
 
 def _everything(identifier: int) -> bool:

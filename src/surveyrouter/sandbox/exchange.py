@@ -1,0 +1,99 @@
+"""One sandbox exchange: its registry state, gateway, attribute catalogue and keys, built once.
+
+Both ways of running the sandbox build it here: standalone (``surveyrouter sandbox``, paths at
+the server root) and embedded in ``surveyrouter serve`` (mounted under ``/sandbox/rex/``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from surveyrouter.domain.questions import QuestionLibrary
+from surveyrouter.networks.rex.gateway import Disposition
+from surveyrouter.networks.rex.signing import KeyPair
+from surveyrouter.sandbox.attributes import AttributeCatalogue, market_attributes
+from surveyrouter.sandbox.gateway import GatewaySimulator
+from surveyrouter.sandbox.market import generate_market
+from surveyrouter.sandbox.registry import RegistryState
+
+Clock = Callable[[], datetime]
+
+DEFAULT_OPPORTUNITIES = 2000
+DEFAULT_SEED = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxOptions:
+    """How a sandbox exchange is set up.
+
+    ``api_keys`` maps each partner access key to its secret: they sign registry and gateway API
+    calls and entry links. ``redirect_keys`` sign what the sandbox sends back (returns and
+    callbacks, REX §1.5). ``base_url`` is where the sandbox's own paths are reached from
+    outside; every ``links.live`` points at ``{base_url}/start``.
+    """
+
+    api_keys: Mapping[str, str]
+    redirect_keys: KeyPair
+    base_url: str
+    partner_return_url: str
+    partner_callback_url: str | None = None
+    seed: int = DEFAULT_SEED
+    opportunities: int = DEFAULT_OPPORTUNITIES
+    # Where the exchange's state lives between runs; None keeps it in memory only.
+    state_path: Path | None = None
+    # Test switches, off by default: no simulated market changes; every client survey ends
+    # with this disposition.
+    frozen: bool = False
+    forced_outcome: Disposition | None = None
+
+
+@dataclass(slots=True)
+class SandboxExchange:
+    options: SandboxOptions
+    registry: RegistryState
+    gateway: GatewaySimulator
+    attributes: AttributeCatalogue
+    clock: Clock
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def build_sandbox(
+    options: SandboxOptions, library: QuestionLibrary, clock: Clock
+) -> SandboxExchange:
+    """A sandbox exchange seeded with a synthetic market drawn from ``options.seed``.
+
+    The market targets the question library's attributes (plus the catalogue's own), so users
+    who answer our questions can qualify, and some opportunities need attributes no canonical
+    question maps.
+    """
+    registry = RegistryState(clock)
+    market = generate_market(
+        options.opportunities,
+        seed=options.seed,
+        live_base_url=options.base_url,
+        as_of=clock(),
+        attributes=market_attributes(library),
+    )
+    registry.seed(market)
+    rng = random.Random(options.seed)
+    gateway = GatewaySimulator(
+        market=registry,
+        entry_secrets=dict(options.api_keys),
+        redirect_keys=options.redirect_keys,
+        partner_return_url=options.partner_return_url,
+        clock=clock,
+        rng=rng,
+        forced=options.forced_outcome,
+    )
+    return SandboxExchange(
+        options=options,
+        registry=registry,
+        gateway=gateway,
+        attributes=AttributeCatalogue(library),
+        clock=clock,
+        rng=rng,
+    )
