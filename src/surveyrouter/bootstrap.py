@@ -84,10 +84,13 @@ def configured_networks(settings: Settings) -> list[Network]:
 
 
 def question_mappings(network: Network, questions: Iterable[Question]) -> list[QuestionMapping]:
-    """How ``network`` names the library's questions.
+    """How ``network`` names the library's questions, as start-up seeds it.
 
-    The sandbox publishes our question ids and answer ids as its attributes and answers;
-    Dynata REX has its own, listed per question in the library.
+    The sandbox publishes our question ids and answer ids as its attributes and answers.
+    A real Dynata REX network starts with gender (1), age (80) and postal code (8) only: no
+    public list of Dynata's other ids exists (REX §7), so an operator maps them
+    (``surveyrouter rex attributes``) and until then users are asked the attribute's own
+    question (``services.attributes``). Seeding never overwrites an operator's mapping.
     """
     if network.kind == "sandbox":
         return [
@@ -99,6 +102,8 @@ def question_mappings(network: Network, questions: Iterable[Question]) -> list[Q
             for question in questions
         ]
     if network.kind == "rex":
+        # REX §7: the only ids known publicly (domain.profile's *_ATTRIBUTE_ID).
+        standard = frozenset({1, 80, 8})
         return [
             QuestionMapping(
                 attribute_id=question.rex_attribute_id,
@@ -106,6 +111,6 @@ def question_mappings(network: Network, questions: Iterable[Question]) -> list[Q
                 answers=dict(question.rex_answers),
             )
             for question in questions
-            if question.rex_attribute_id is not None
+            if question.rex_attribute_id is not None and question.rex_attribute_id in standard
         ]
     return []

@@ -1,6 +1,7 @@
 """The ``surveyrouter`` command: one module per command, all registered on ``root.app``."""
 
 from surveyrouter.cli import explain, serve
+from surveyrouter.cli import rex as rex
 from surveyrouter.cli.root import app
 from surveyrouter.cli.serve import bind
 

@@ -129,6 +129,30 @@ class QuestionMappingRow(Base):
     # Null for a network attribute we have seen but not mapped to a question of ours.
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
     answers: Mapped[dict[str, Any]]
+    # Who set it (``store.questions.MappingSource``): start-up seeding never overwrites an
+    # operator's mapping.
+    source: Mapped[str] = mapped_column(String(16), server_default="library")
+
+
+class NetworkAttributeRow(Base):
+    """One attribute as the network's own catalogue describes it (REX §6.1 get-attribute-info).
+
+    ``question`` is what users can be asked in its place until an operator maps the attribute to
+    a question of ours; it is null when the attribute cannot be asked (restricted, derived from
+    the postal code, …), and ``unaskable`` says why.
+    """
+
+    __tablename__ = "network_attributes"
+
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
+    attribute_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str | None] = mapped_column(Text)
+    display_mode: Mapped[str | None] = mapped_column(Text)
+    question_type: Mapped[str | None] = mapped_column(String(16))
+    question: Mapped[dict[str, Any] | None]
+    unaskable: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any]]
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class SyncStateRow(Base):
