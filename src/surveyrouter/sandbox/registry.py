@@ -34,12 +34,14 @@ import heapq
 import itertools
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from surveyrouter.networks.rex.registry import MAX_LIMIT, MAX_VISIBILITY_TIMEOUT, Shard
 from surveyrouter.networks.rex.signing import format_expiration
+from surveyrouter.sandbox.journal import Journal, Kind, Snapshot, StoredPending, StoredRecord
 from surveyrouter.sandbox.market import Market
 
 __all__ = [
@@ -130,14 +132,15 @@ class _Queue:
             taken.append(record)
         return taken
 
-    def ack(self, records: dict[int, _Record], identifiers: Iterable[int]) -> int:
-        removed = 0
+    def ack(self, records: dict[int, _Record], identifiers: Iterable[int]) -> list[int]:
+        """Remove the acknowledged items; returns the ids that left the queue."""
+        removed = []
         for identifier in identifiers:
             entry = self.pending.get(identifier)
             record = records.get(identifier)
             if entry is not None and record is not None and entry.delivered == record.version:
                 del self.pending[identifier]
-                removed += 1
+                removed.append(identifier)
         return removed
 
 
@@ -156,7 +159,9 @@ def _check_receive(limit: int, visibility_timeout: int) -> timedelta:
 class RegistryState:
     """The exchange side of REX §2 for any number of partners (access keys)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, journal: Journal | None = None) -> None:
+        """``journal``, when given, receives every change before the call making it returns,
+        and what it already holds is loaded: the registry resumes where it stopped."""
         self._clock = clock
         self._lock = threading.Lock()
         self._sequence = itertools.count(1)
@@ -166,6 +171,28 @@ class RegistryState:
         self._invite_collections: dict[str, list[int]] = {}
         self._notifications: dict[str, _Queue] = {}
         self._invite_queues: dict[str, _Queue] = {}
+        self._journal = journal
+        if journal is not None:
+            self._restore(journal.load())
+
+    @property
+    def empty(self) -> bool:
+        """Whether the registry holds nothing yet (a new exchange, or a new state file)."""
+        with self._lock:
+            return not self._opportunities and not self._collections and not self._invites
+
+    def meta(self, name: str) -> str | None:
+        """A value kept with the state (e.g. the market's seed); None in memory or when unset."""
+        if self._journal is None:
+            return None
+        with self._lock:
+            return self._journal.load_meta(name)
+
+    def set_meta(self, name: str, value: str) -> None:
+        if self._journal is None:
+            return
+        with self._lock, self._journal.operation():
+            self._journal.set_meta(name, value)
 
     # --- loading and changing the market -------------------------------------------------------
 
@@ -175,7 +202,7 @@ class RegistryState:
         Opportunities keep the ``notified`` the market gave them and queue in that order; each
         invite collection member becomes one invite, created now.
         """
-        with self._lock:
+        with self._lock, self._operation():
             ordered = sorted(
                 market.opportunities, key=lambda o: (str(o.get("notified", "")), o["id"])
             )
@@ -188,25 +215,31 @@ class RegistryState:
                     sequence=next(self._sequence),
                     notified=str(document.get("notified", "")),
                 )
-                self._requeue(self._notifications, identifier)
-            for collection_id, values in market.collections.items():
-                self._collections[str(collection_id)] = tuple(values)
+            ids = [int(document["id"]) for document in ordered]
+            self._save_records("opportunity", ids)
+            self._requeue("opportunity", ids)
+            collections = {str(key): tuple(values) for key, values in market.collections.items()}
+            self._collections.update(collections)
+            if self._journal is not None:
+                self._journal.save_collections(collections)
             created = _timestamp(self._clock())
             next_invite = max(self._invites, default=0) + 1
             for collection_id, members in sorted(market.invite_collections.items()):
-                ids = self._invite_collections.setdefault(str(collection_id), [])
+                invite_ids = self._invite_collections.setdefault(str(collection_id), [])
                 for respondent_id in members:
                     self._add_invite(next_invite, str(collection_id), respondent_id, None, created)
-                    ids.append(next_invite)
+                    invite_ids.append(next_invite)
                     next_invite += 1
+            if self._journal is not None:
+                self._journal.save_invite_collections(map(str, market.invite_collections))
 
     def change(self, opportunity_id: int, mutate: Callable[[Document], None]) -> Document:
         """Apply ``mutate`` to an opportunity's document, give it a new version and ``notified``
         and queue it again for every key (§2.1: "a related opportunity notification will
         reappear"). Returns a copy of the new document."""
-        with self._lock:
+        with self._lock, self._operation():
             record = self._opportunity(opportunity_id)
-            return self._revise(record, opportunity_id, mutate, "notified", self._notifications)
+            return self._revise(record, opportunity_id, mutate, "notified", "opportunity")
 
     def version(self, opportunity_id: int) -> int:
         with self._lock:
@@ -217,21 +250,23 @@ class RegistryState:
     ) -> int:
         """Create an invite in an invite collection (created if new) and queue it for every key
         (§2.6: "When an update or create event occurs, new messages will be added")."""
-        with self._lock:
+        with self._lock, self._operation():
             identifier = max(self._invites, default=0) + 1
             created = _timestamp(self._clock())
             expires = _timestamp(expiration) if expiration is not None else None
             self._add_invite(identifier, collection_id, respondent_id, expires, created)
             self._invite_collections.setdefault(collection_id, []).append(identifier)
+            if self._journal is not None:
+                self._journal.save_invite_collections([collection_id])
             return identifier
 
     def change_invite(self, invite_id: int, mutate: Callable[[Document], None]) -> Document:
         """Apply ``mutate`` to an invite, stamp ``modified`` and queue it again for every key."""
-        with self._lock:
+        with self._lock, self._operation():
             record = self._invites.get(invite_id)
             if record is None:
                 raise InviteNotFound(f"invite {invite_id} was not found")
-            return self._revise(record, invite_id, mutate, "modified", self._invite_queues)
+            return self._revise(record, invite_id, mutate, "modified", "invite")
 
     # --- the notification queue (§2.1, §2.2) ---------------------------------------------------
 
@@ -246,30 +281,35 @@ class RegistryState:
         ``(items, count, total)``: count is ``len(items)``, total the unacknowledged in the
         key's whole queue."""
         visibility = _check_receive(limit, visibility_timeout)
-        with self._lock:
-            queue = self._queue(self._notifications, self._opportunities, access_key)
+        with self._lock, self._operation():
+            queue = self._queue("opportunity", access_key)
             accept = _shard_filter(shard)
             taken = queue.take(self._opportunities, limit, self._clock(), visibility, accept)
+            self._save_pending("opportunity", access_key, queue, taken)
             items = [copy.deepcopy(record.document) for record in taken]
             return items, len(items), len(queue.pending)
 
     def ack(self, access_key: str, opportunity_ids: Iterable[int]) -> int:
         """Acknowledge deliveries to ``access_key``; returns how many items left the queue."""
-        with self._lock:
-            queue = self._queue(self._notifications, self._opportunities, access_key)
-            return queue.ack(self._opportunities, opportunity_ids)
+        with self._lock, self._operation():
+            queue = self._queue("opportunity", access_key)
+            removed = queue.ack(self._opportunities, opportunity_ids)
+            if self._journal is not None:
+                self._journal.delete_pending("opportunity", access_key, removed)
+            return len(removed)
 
     def requeue_all(self, access_key: str) -> None:
         """Queue every opportunity again for ``access_key``, as for a new partner."""
-        with self._lock:
-            queue = self._queue(self._notifications, self._opportunities, access_key)
+        with self._lock, self._operation():
+            queue = self._queue("opportunity", access_key)
             for identifier in self._opportunities:
                 queue.requeue(identifier)
+            self._save_pending("opportunity", access_key, queue, self._opportunities)
 
     def pending(self, access_key: str) -> int:
         """How many unacknowledged notifications ``access_key`` has."""
-        with self._lock:
-            return len(self._queue(self._notifications, self._opportunities, access_key).pending)
+        with self._lock, self._operation():
+            return len(self._queue("opportunity", access_key).pending)
 
     # --- lookups (§2.3 – §2.5) -----------------------------------------------------------------
 
@@ -354,9 +394,10 @@ class RegistryState:
         """Up to ``limit`` queued invite messages, ``{"invite": {…}, "created": …}``, oldest
         first, as ``(messages, count, total)``."""
         visibility = _check_receive(limit, visibility_timeout)
-        with self._lock:
-            queue = self._queue(self._invite_queues, self._invites, access_key)
+        with self._lock, self._operation():
+            queue = self._queue("invite", access_key)
             taken = queue.take(self._invites, limit, self._clock(), visibility, _everything)
+            self._save_pending("invite", access_key, queue, taken)
             messages = [
                 {"invite": copy.deepcopy(record.document), "created": record.notified}
                 for record in taken
@@ -364,9 +405,12 @@ class RegistryState:
             return messages, len(messages), len(queue.pending)
 
     def ack_invites(self, access_key: str, invite_ids: Iterable[int]) -> int:
-        with self._lock:
-            queue = self._queue(self._invite_queues, self._invites, access_key)
-            return queue.ack(self._invites, invite_ids)
+        with self._lock, self._operation():
+            queue = self._queue("invite", access_key)
+            removed = queue.ack(self._invites, invite_ids)
+            if self._journal is not None:
+                self._journal.delete_pending("invite", access_key, removed)
+            return len(removed)
 
     def invite_collection(self, collection_id: str) -> list[Document]:
         """An invite collection's invites (§2.6's CSV rows), in id order."""
@@ -405,7 +449,8 @@ class RegistryState:
             sequence=next(self._sequence),
             notified=created,
         )
-        self._requeue(self._invite_queues, identifier)
+        self._save_records("invite", [identifier])
+        self._requeue("invite", [identifier])
 
     def _revise(
         self,
@@ -413,7 +458,7 @@ class RegistryState:
         identifier: int,
         mutate: Callable[[Document], None],
         stamp: str,
-        queues: dict[str, _Queue],
+        kind: Kind,
     ) -> Document:
         """Apply ``mutate``, stamp the time into ``stamp``, bump the version and queue the item
         again for every key; returns a copy of the new document."""
@@ -427,22 +472,92 @@ class RegistryState:
         record.document[stamp] = record.notified
         record.version += 1
         record.sequence = next(self._sequence)
-        self._requeue(queues, identifier)
+        self._save_records(kind, [identifier])
+        self._requeue(kind, [identifier])
         return copy.deepcopy(record.document)
 
-    @staticmethod
-    def _requeue(queues: dict[str, _Queue], identifier: int) -> None:
-        for queue in queues.values():
-            queue.requeue(identifier)
+    def _queues(self, kind: Kind) -> dict[str, _Queue]:
+        return self._notifications if kind == "opportunity" else self._invite_queues
 
-    @staticmethod
-    def _queue(queues: dict[str, _Queue], records: dict[int, _Record], access_key: str) -> _Queue:
+    def _records(self, kind: Kind) -> dict[int, _Record]:
+        return self._opportunities if kind == "opportunity" else self._invites
+
+    def _requeue(self, kind: Kind, identifiers: Iterable[int]) -> None:
+        identifiers = list(identifiers)
+        for access_key, queue in self._queues(kind).items():
+            for identifier in identifiers:
+                queue.requeue(identifier)
+            self._save_pending(kind, access_key, queue, identifiers)
+
+    def _queue(self, kind: Kind, access_key: str) -> _Queue:
+        queues = self._queues(kind)
         queue = queues.get(access_key)
         if queue is None:
             # A new partner starts with everything the registry holds.
+            records = self._records(kind)
             queue = _Queue({identifier: _Pending() for identifier in records})
             queues[access_key] = queue
+            if self._journal is not None:
+                self._journal.save_queue(kind, access_key)
+                self._save_pending(kind, access_key, queue, records)
         return queue
+
+    # --- the journal (callers hold the lock) ---------------------------------------------------
+
+    def _operation(self) -> AbstractContextManager[None]:
+        return self._journal.operation() if self._journal is not None else nullcontext()
+
+    def _save_records(self, kind: Kind, identifiers: Iterable[int]) -> None:
+        if self._journal is None:
+            return
+        records = self._records(kind)
+        self._journal.save_records(
+            kind,
+            (
+                StoredRecord(i, records[i].version, records[i].sequence, records[i].notified,
+                             records[i].document)
+                for i in identifiers
+            ),
+        )  # fmt: skip
+
+    def _save_pending(
+        self, kind: Kind, access_key: str, queue: _Queue, items: Iterable[int | _Record]
+    ) -> None:
+        if self._journal is None:
+            return
+        ids = [item if isinstance(item, int) else int(item.document["id"]) for item in items]
+        self._journal.save_pending(
+            kind,
+            access_key,
+            (
+                StoredPending(i, queue.pending[i].delivered, queue.pending[i].hidden_until)
+                for i in ids
+                if i in queue.pending
+            ),
+        )
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        for kind, stored in (("opportunity", snapshot.opportunities), ("invite", snapshot.invites)):
+            records = self._records(kind)  # type: ignore[arg-type]
+            for item in stored:
+                records[item.id] = _Record(
+                    item.document, item.version, item.sequence, item.notified
+                )
+        self._collections.update(snapshot.collections)
+        for collection_id in snapshot.invite_collections:
+            self._invite_collections[collection_id] = []
+        for identifier in sorted(self._invites):
+            collection_id = str(self._invites[identifier].document.get("collection_id"))
+            self._invite_collections.setdefault(collection_id, []).append(identifier)
+        for (kind, access_key), entries in snapshot.queues.items():
+            self._queues(kind)[access_key] = _Queue(
+                {e.id: _Pending(e.delivered, e.hidden_until) for e in entries}
+            )
+        last = max(
+            (r.sequence for r in (*self._opportunities.values(), *self._invites.values())),
+            default=0,
+        )
+        self._sequence = itertools.count(last + 1)
 
 
 def _has_context(document: Document, marker: str) -> bool:

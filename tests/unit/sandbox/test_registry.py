@@ -1,13 +1,20 @@
-"""The sandbox registry's state: REX §2.1 queue semantics, lookups, collections and invites."""
+"""The sandbox registry's state: REX §2.1 queue semantics, lookups, collections and invites.
+
+Every test runs twice: on a registry in memory, and on one kept in a state file and reopened
+from it before every single operation, as if the sandbox restarted between any two calls.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.clock import Clock
 
+from surveyrouter.sandbox.journal import Journal
 from surveyrouter.sandbox.market import Market, generate_market
 from surveyrouter.sandbox.registry import (
     CollectionNotFound,
@@ -32,11 +39,39 @@ def clock() -> Clock:
     return Clock(START)
 
 
-@pytest.fixture
-def state(market: Market, clock: Clock) -> RegistryState:
-    registry = RegistryState(clock)
-    registry.seed(market)
-    return registry
+class Restarting:
+    """A registry reopened from its state file before every call: whatever a call changed
+    must have reached the file, or the next call does not see it."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self._path = path
+        self._clock = clock
+        self._journal: Journal | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        self.close()
+        self._journal = Journal(self._path)
+        return getattr(RegistryState(self._clock, self._journal), name)
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+
+@pytest.fixture(params=["in memory", "restarting from its file"])
+def state(
+    request: pytest.FixtureRequest, market: Market, clock: Clock, tmp_path: Path
+) -> Iterator[RegistryState]:
+    if request.param == "in memory":
+        registry = RegistryState(clock)
+        registry.seed(market)
+        yield registry
+        return
+    restarting = Restarting(tmp_path / "sandbox.db", clock)
+    restarting.seed(market)
+    yield restarting  # type: ignore[misc]
+    restarting.close()
 
 
 def ids(items: list[dict[str, Any]]) -> list[int]:
@@ -46,20 +81,24 @@ def ids(items: list[dict[str, Any]]) -> list[int]:
 def drain(state: RegistryState, key: str = KEY, shard: Shard | None = None) -> list[int]:
     """Receive and ack until the queue (or shard) is empty; the ids in delivery order."""
     received: list[int] = []
-    while True:
+    for _ in range(1000):  # bounded: an ack that removes nothing must fail, not hang
         items, _count, _total = state.receive(key, limit=50, shard=shard)
         if not items:
             return received
         received += ids(items)
         state.ack(key, ids(items))
+    raise AssertionError("the queue never emptied")
 
 
 def visible(state: RegistryState, key: str = KEY) -> list[dict[str, Any]]:
     """Every item a receive would deliver now, in order, without acking (paging by hiding)."""
     seen: list[dict[str, Any]] = []
-    while items := state.receive(key, limit=50, visibility_timeout=600)[0]:
+    for _ in range(1000):
+        items = state.receive(key, limit=50, visibility_timeout=600)[0]
+        if not items:
+            return seen
         seen += items
-    return seen
+    raise AssertionError("deliveries were never hidden")
 
 
 def set_quota_count(count: int) -> Any:
