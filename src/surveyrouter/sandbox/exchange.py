@@ -15,9 +15,9 @@ from pathlib import Path
 from surveyrouter.domain.questions import QuestionLibrary
 from surveyrouter.networks.rex.gateway import Disposition
 from surveyrouter.networks.rex.signing import KeyPair
-from surveyrouter.sandbox.attributes import AttributeCatalogue, market_attributes
+from surveyrouter.sandbox.attributes import AttributeCatalogue
 from surveyrouter.sandbox.gateway import GatewaySimulator
-from surveyrouter.sandbox.market import generate_market
+from surveyrouter.sandbox.market_state import open_registry
 from surveyrouter.sandbox.registry import RegistryState
 
 Clock = Callable[[], datetime]
@@ -64,21 +64,21 @@ class SandboxExchange:
 def build_sandbox(
     options: SandboxOptions, library: QuestionLibrary, clock: Clock
 ) -> SandboxExchange:
-    """A sandbox exchange seeded with a synthetic market drawn from ``options.seed``.
+    """A sandbox exchange: resumed from ``options.state_path`` when that file holds a market,
+    else seeded with a synthetic market drawn from ``options.seed``.
 
     The market targets the question library's attributes (plus the catalogue's own), so users
     who answer our questions can qualify, and some opportunities need attributes no canonical
     question maps.
     """
-    registry = RegistryState(clock)
-    market = generate_market(
-        options.opportunities,
+    registry = open_registry(
         seed=options.seed,
-        live_base_url=options.base_url,
-        as_of=clock(),
-        attributes=market_attributes(library),
+        opportunities=options.opportunities,
+        base_url=options.base_url,
+        library=library,
+        clock=clock,
+        state_path=options.state_path,
     )
-    registry.seed(market)
     rng = random.Random(options.seed)
     gateway = GatewaySimulator(
         market=registry,

@@ -1,0 +1,94 @@
+"""Opening the sandbox registry: a new state file gets a market, an existing one is resumed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tests.clock import Clock
+
+from surveyrouter.domain.questions import QuestionLibrary
+from surveyrouter.sandbox.market_state import open_registry
+from surveyrouter.sandbox.registry import RegistryState
+from surveyrouter.store.question_library import load_question_library
+
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+BASE = "http://127.0.0.1:8000/sandbox/rex"
+
+
+@pytest.fixture(scope="module")
+def library() -> QuestionLibrary:
+    return load_question_library()
+
+
+def open_at(
+    path: Path | None, library: QuestionLibrary, *, seed: int = 3, size: int = 40, base: str = BASE
+) -> RegistryState:
+    return open_registry(
+        seed=seed,
+        opportunities=size,
+        base_url=base,
+        library=library,
+        clock=Clock(START),
+        state_path=path,
+    )
+
+
+def drain(registry: RegistryState, key: str) -> list[int]:
+    received: list[int] = []
+    for _ in range(100):
+        items, _count, _total = registry.receive(key, limit=50)
+        if not items:
+            return received
+        received += [item["id"] for item in items]
+        registry.ack(key, [item["id"] for item in items])
+    raise AssertionError("the queue never emptied")
+
+
+def test_a_new_state_file_is_seeded_with_the_requested_market(
+    tmp_path: Path, library: QuestionLibrary
+) -> None:
+    registry = open_at(tmp_path / "sandbox.db", library)
+
+    documents = registry.documents()
+    assert len(documents) == 40
+    assert all(d["links"]["live"].startswith(f"{BASE}/start?") for d in documents)
+    assert registry.meta("seed") == "3"
+
+
+def test_a_state_file_with_a_market_is_resumed_whatever_the_options_ask_now(
+    tmp_path: Path, library: QuestionLibrary
+) -> None:
+    path = tmp_path / "sandbox.db"
+    first = open_at(path, library)
+    first.change(first.opportunity_ids()[0], lambda d: d.update(status="PAUSED"))
+    before = first.documents()
+
+    resumed = open_at(path, library, seed=99, size=10)
+
+    assert resumed.documents() == before
+
+
+def test_a_new_address_rewrites_every_entry_link_and_renotifies_it(
+    tmp_path: Path, library: QuestionLibrary
+) -> None:
+    path = tmp_path / "sandbox.db"
+    first = open_at(path, library)
+    assert len(drain(first, "router")) == 40
+
+    moved = open_at(path, library, base="http://127.0.0.1:9000/sandbox/rex")
+
+    assert all(
+        d["links"]["live"].startswith("http://127.0.0.1:9000/sandbox/rex/start?ctx=")
+        for d in moved.documents()
+    )
+    assert sorted(drain(moved, "router")) == moved.opportunity_ids()
+    assert open_at(path, library, base="http://127.0.0.1:9000/sandbox/rex").pending("router") == 0
+
+
+def test_without_a_state_file_the_market_lives_in_memory(library: QuestionLibrary) -> None:
+    registry = open_at(None, library)
+
+    assert len(registry.opportunity_ids()) == 40
+    assert registry.meta("seed") is None
