@@ -49,6 +49,10 @@ class SandboxOptions:
     # with this disposition.
     frozen: bool = False
     forced_outcome: Disposition | None = None
+    # A person plays the respondent: /start leads to a prescreen page (the questions targeting
+    # could not decide) and a survey page whose buttons pick the ending, instead of the
+    # simulated client survey (so ``forced_outcome`` does not apply to it).
+    interactive: bool = False
 
 
 @dataclass(slots=True)
@@ -79,7 +83,16 @@ def build_sandbox(
         clock=clock,
         state_path=options.state_path,
     )
+    return assemble_sandbox(options, registry, library, clock)
+
+
+def assemble_sandbox(
+    options: SandboxOptions, registry: RegistryState, library: QuestionLibrary, clock: Clock
+) -> SandboxExchange:
+    """A sandbox exchange around a registry that already holds its market (``build_sandbox``
+    opens one; tests bring their own): the gateway, its attribute catalogue and the keys."""
     rng = random.Random(options.seed)
+    attributes = AttributeCatalogue(library)
     gateway = GatewaySimulator(
         market=registry,
         entry_secrets=dict(options.api_keys),
@@ -88,12 +101,13 @@ def build_sandbox(
         clock=clock,
         rng=rng,
         forced=options.forced_outcome,
+        catalogue=attributes,
     )
     return SandboxExchange(
         options=options,
         registry=registry,
         gateway=gateway,
-        attributes=AttributeCatalogue(library),
+        attributes=attributes,
         clock=clock,
         rng=rng,
     )
