@@ -6,13 +6,18 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.questions import Question, QuestionLibrary
-from surveyrouter.settings import Settings
+from surveyrouter.networks.rex.gateway import Disposition
+from surveyrouter.networks.rex.registry import Shard
+from surveyrouter.networks.rex.signing import KeyPair
+from surveyrouter.sandbox.exchange import SandboxOptions
+from surveyrouter.services.sync import SyncSettings
+from surveyrouter.settings import SANDBOX_MOUNT, Settings
 from surveyrouter.store import migrate
 from surveyrouter.store.db import create_store_engine, make_session_factory, transaction
 from surveyrouter.store.networks import Network, upsert_networks
@@ -25,7 +30,14 @@ from surveyrouter.store.questions import (
 
 log = logging.getLogger(__name__)
 
+# Where the exchanges send respondents back (the outcome routes of the client API).
+SANDBOX_RETURN_PATH = "/v1/exchanges/sandbox/return"
+
 SANDBOX = Network(id="sandbox", kind="sandbox", name="Sandbox exchange (bundled)", enabled=True)
+REX = Network(id="rex", kind="rex", name="Dynata REX", enabled=True)
+
+# The embedded sandbox is on this machine: poll it often, so a change shows within seconds.
+SANDBOX_POLL_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +92,86 @@ def configured_networks(settings: Settings) -> list[Network]:
     A disabled network keeps its row (its opportunities and clicks refer to it) and is
     marked disabled rather than deleted.
     """
-    return [dataclasses.replace(SANDBOX, enabled=settings.sandbox_enabled)]
+    return [
+        dataclasses.replace(SANDBOX, enabled=settings.sandbox_enabled),
+        dataclasses.replace(REX, enabled=settings.rex_enabled),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTarget:
+    """One enabled network as its sync worker reaches it."""
+
+    network_id: str
+    registry_url: str
+    gateway_url: str
+    keys: KeyPair
+    sync: SyncSettings
+
+
+def sync_targets(settings: Settings, port: int | None = None) -> list[SyncTarget]:
+    """Every enabled network's endpoints and keys; ``port`` is the one ``serve`` bound, which
+    the embedded sandbox is reached through."""
+    targets = []
+    if settings.sandbox_enabled:
+        sandbox_url = settings.sandbox_base_url(port)
+        targets.append(
+            SyncTarget(
+                network_id=SANDBOX.id,
+                registry_url=sandbox_url,
+                gateway_url=sandbox_url,
+                keys=sandbox_keys(settings),
+                sync=SyncSettings(
+                    idle_sleep=SANDBOX_POLL_INTERVAL_SECONDS,
+                    refresh_interval=timedelta(minutes=settings.rex_refresh_interval_minutes),
+                ),
+            )
+        )
+    if settings.rex_access_key is not None and settings.rex_secret_key is not None:
+        shard = None
+        if settings.rex_shard_count > 1:
+            shard = Shard(settings.rex_shard_count, settings.rex_shard_index)
+        targets.append(
+            SyncTarget(
+                network_id=REX.id,
+                registry_url=settings.rex_registry_url,
+                gateway_url=settings.rex_gateway_url,
+                keys=KeyPair(settings.rex_access_key, settings.rex_secret_key.get_secret_value()),
+                sync=SyncSettings(
+                    shard=shard,
+                    idle_sleep=settings.rex_poll_interval_seconds,
+                    refresh_interval=timedelta(minutes=settings.rex_refresh_interval_minutes),
+                ),
+            )
+        )
+    return targets
+
+
+def sandbox_keys(settings: Settings) -> KeyPair:
+    """The key pair partners sign sandbox API calls and entry links with."""
+    return KeyPair(settings.sandbox_access_key, settings.sandbox_secret_key.get_secret_value())
+
+
+def sandbox_options(settings: Settings, port: int | None = None) -> SandboxOptions:
+    """The embedded sandbox: mounted in this server, its state in its own file."""
+    keys = sandbox_keys(settings)
+    base_url = settings.base_url(port)
+    forced = settings.sandbox_forced_outcome
+    return SandboxOptions(
+        api_keys={keys.access_key: keys.secret_key},
+        redirect_keys=KeyPair(
+            settings.sandbox_redirect_access_key,
+            settings.sandbox_redirect_secret_key.get_secret_value(),
+        ),
+        base_url=f"{base_url}{SANDBOX_MOUNT}",
+        partner_return_url=f"{base_url}{SANDBOX_RETURN_PATH}",
+        seed=settings.sandbox_seed,
+        opportunities=settings.sandbox_opportunities,
+        state_path=settings.sandbox_state_path,
+        frozen=settings.sandbox_frozen,
+        interactive=settings.sandbox_interactive,
+        forced_outcome=None if forced is None else Disposition(*map(int, forced.split("."))),
+    )
 
 
 def question_mappings(network: Network, questions: Iterable[Question]) -> list[QuestionMapping]:

@@ -49,6 +49,8 @@ def configure_logging(level: str = "INFO") -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    # httpx logs every request our exchange clients make at INFO; our own lines say more.
+    logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False

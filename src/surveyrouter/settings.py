@@ -9,6 +9,9 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+# Where `serve` mounts the embedded sandbox exchange.
+SANDBOX_MOUNT = "/sandbox/rex"
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -26,8 +29,50 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `serve` listens on.")
     log_level: LogLevel = Field(default="INFO", description="Threshold of the JSON logs.")
+    public_url: str | None = Field(
+        default=None,
+        description="Where users and exchanges reach this server (default http://HOST:PORT).",
+    )
+    sync_enabled: bool = Field(
+        default=True,
+        description="Run the sync workers inside `serve` (off when `surveyrouter sync` runs).",
+    )
+    index_poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often each server applies the store's change feed."
+    )
+    attribute_discovery_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often unmapped exchange attributes are looked up."
+    )
+
     sandbox_enabled: bool = Field(
         default=True, description="Register the bundled REX-compatible sandbox exchange."
+    )
+    sandbox_url: str | None = Field(
+        default=None,
+        description="The sandbox's base URL for sync; default: the one `serve` mounts itself.",
+    )
+    sandbox_access_key: str = Field(default="sandbox-access-key")
+    sandbox_secret_key: SecretStr = Field(default=SecretStr("sandbox-secret-key"))
+    sandbox_redirect_access_key: str = Field(default="sandbox-redirect-access-key")
+    sandbox_redirect_secret_key: SecretStr = Field(default=SecretStr("sandbox-redirect-secret"))
+    sandbox_state_path: Path = Field(
+        default=Path("./var/sandbox-exchange.db"),
+        description="The embedded sandbox's own state file, beside the router's data.",
+    )
+    sandbox_seed: int = Field(default=1, description="Seed of the embedded sandbox's market.")
+    sandbox_opportunities: int = Field(
+        default=2000, ge=0, le=200_000, description="Opportunities the sandbox market starts with."
+    )
+    sandbox_frozen: bool = Field(
+        default=False, description="Test switch: the sandbox market never changes by itself."
+    )
+    sandbox_interactive: bool = Field(
+        default=False, description="Sandbox /start shows prescreen and survey pages to click."
+    )
+    sandbox_forced_outcome: str | None = Field(
+        default=None,
+        pattern=r"^\d+\.\d+$",
+        description="Test switch: every simulated survey ends with DISPOSITION.STATUS, e.g. 1.0.",
     )
 
     # A real Dynata REX network (REX §0): on when its API key pair is set. The production
@@ -76,6 +121,21 @@ class Settings(BaseSettings):
     @property
     def rex_enabled(self) -> bool:
         return self.rex_access_key is not None
+
+    def base_url(self, port: int | None = None) -> str:
+        """Where this server is reached: ``public_url``, else ``http://host:port`` (``port``
+        is the one actually bound, for ``--port 0``)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port if port is None else port}"
+
+    def sandbox_base_url(self, port: int | None = None) -> str:
+        """Where the sandbox is reached: ``sandbox_url``, else mounted in this server."""
+        if self.sandbox_url:
+            return self.sandbox_url.rstrip("/")
+        return f"{self.base_url(port)}{SANDBOX_MOUNT}"
 
 
 def sqlalchemy_url(settings: Settings) -> URL:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -26,8 +27,9 @@ TRACE_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    listener = bind("127.0.0.1", 0)
+def serving(app: FastAPI, listener: socket.socket | None = None) -> Iterator[str]:
+    """Serve ``app`` on ``listener`` (default: a new loopback port) until the block ends."""
+    listener = listener or bind("127.0.0.1", 0)
     port = listener.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -10,10 +13,17 @@ from surveyrouter.api import health
 from surveyrouter.api.errors import install_error_handlers
 from surveyrouter.api.observability import (
     HttpMetrics,
+    IndexCollector,
     LiveOpportunitiesCollector,
     RequestObservation,
+    SyncStateCollector,
 )
 from surveyrouter.bootstrap import Runtime
+from surveyrouter.sandbox.app import create_sandbox_app
+from surveyrouter.sandbox.exchange import SandboxExchange
+from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.settings import SANDBOX_MOUNT
+from surveyrouter.workers.loops import BackgroundLoops
 
 DESCRIPTION = (
     "A self-hosted survey router: exchange opportunities matched to publishers' users. "
@@ -21,17 +31,51 @@ DESCRIPTION = (
 )
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """Build the HTTP app on an already prepared runtime (migrated and seeded database)."""
-    app = FastAPI(title="surveyrouter", version=health.package_version(), description=DESCRIPTION)
+def create_app(
+    runtime: Runtime,
+    *,
+    sandbox: SandboxExchange | None = None,
+    feed: IndexFeed | None = None,
+    background: BackgroundLoops | None = None,
+) -> FastAPI:
+    """Build the HTTP app on an already prepared runtime (migrated and seeded database).
+
+    ``sandbox`` is mounted under ``/sandbox/rex``; ``feed`` keeps this process's matcher
+    current; ``background`` loops start with the server and stop with it.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+
+    app = FastAPI(
+        title="surveyrouter",
+        version=health.package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
+    app.state.sandbox = sandbox
+    app.state.feed = feed
 
     registry = CollectorRegistry()
     registry.register(LiveOpportunitiesCollector(runtime.sessions))
+    registry.register(SyncStateCollector(runtime.sessions))
+    if feed is not None:
+        registry.register(IndexCollector(feed))
     app.add_middleware(RequestObservation, metrics=HttpMetrics(registry))
     install_error_handlers(app)
 
     app.include_router(health.router)
+    if sandbox is not None:
+        # The sandbox answers in REX's own shapes, not our envelope: it stands in for Dynata.
+        app.mount(SANDBOX_MOUNT, create_sandbox_app(sandbox))
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -17,7 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from surveyrouter.api.envelope import error_body, new_trace_id
 from surveyrouter.logging_setup import trace_id_var
+from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.settings import SANDBOX_MOUNT
 from surveyrouter.store.opportunities import live_counts
+from surveyrouter.store.sync_state import SyncState, list_sync_states
 
 log = logging.getLogger("surveyrouter.http")
 
@@ -79,11 +82,102 @@ class LiveOpportunitiesCollector(Collector):
         )
 
 
+class SyncStateCollector(Collector):
+    """Each network's sync health from the store (any process's sync workers write it)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return list(self._families([]))
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            with self._sessions() as session:
+                states = list_sync_states(session)
+        except SQLAlchemyError:
+            log.warning("sync state read failed", exc_info=True)
+            return
+        yield from self._families(states)
+
+    @staticmethod
+    def _families(states: list[SyncState]) -> Iterator[GaugeMetricFamily]:
+        def gauge(
+            name: str, text: str, labels: tuple[str, ...] = ("network",)
+        ) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, text, labels=list(labels))
+
+        success = gauge(
+            "surveyrouter_sync_last_success_timestamp_seconds",
+            "When the network's last sync step succeeded (Unix time).",
+        )
+        error = gauge(
+            "surveyrouter_sync_last_error_timestamp_seconds",
+            "When the network's last sync step failed (Unix time).",
+        )
+        lag = gauge(
+            "surveyrouter_sync_lag_seconds",
+            "How far the newest notification synced was behind the clock at the last success.",
+        )
+        counts = gauge(
+            "surveyrouter_sync_opportunities",
+            "Opportunities stored for the network, by status, as of the last sync step.",
+            ("network", "status"),
+        )
+        rejected = gauge(
+            "surveyrouter_sync_rejected",
+            "Notifications dropped because they did not parse, since the network was added.",
+        )
+        for state in states:
+            labels = [state.network_id]
+            if state.last_success_at is not None:
+                success.add_metric(labels, state.last_success_at.timestamp())
+            if state.last_error_at is not None:
+                error.add_metric(labels, state.last_error_at.timestamp())
+            if state.lag_seconds is not None:
+                lag.add_metric(labels, state.lag_seconds)
+            for status, count in (
+                ("live", state.live_count),
+                ("paused", state.paused_count),
+                ("closed", state.closed_count),
+            ):
+                counts.add_metric([state.network_id, status], count)
+            rejected.add_metric(labels, state.rejected_total)
+        yield from (success, error, lag, counts, rejected)
+
+
+class IndexCollector(Collector):
+    """This process's matcher: what it holds and how far along the change feed it is."""
+
+    def __init__(self, feed: IndexFeed) -> None:
+        self._feed = feed
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return list(self._families(None))
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families(self._feed)
+
+    @staticmethod
+    def _families(feed: IndexFeed | None) -> Iterator[GaugeMetricFamily]:
+        size = GaugeMetricFamily(
+            "surveyrouter_index_opportunities", "Opportunities in this process's matcher."
+        )
+        seq = GaugeMetricFamily(
+            "surveyrouter_index_change_seq", "The last store change this process's matcher applied."
+        )
+        if feed is not None:
+            size.add_metric([], feed.indexed)
+            seq.add_metric([], feed.last_seq)
+        yield from (size, seq)
+
+
 def route_template(scope: Scope) -> str:
     """The path template of the route that served the request, e.g. "/v1/users/{user_id}"."""
     route = scope.get("route")
     if route is not None:
-        return str(getattr(route, "path", UNMATCHED_ROUTE))
+        # A mounted app's routes (the sandbox's) are relative to their mount point.
+        return str(scope.get("root_path", "")) + str(getattr(route, "path", UNMATCHED_ROUTE))
     # FastAPI records its own routes in the scope but not plain Starlette ones such as /docs.
     for candidate in getattr(scope.get("app"), "routes", ()):
         match, _ = candidate.matches(scope)
@@ -146,7 +240,11 @@ class RequestObservation:
         method = scope["method"]
         self.metrics.requests.labels(method, template, str(status)).inc()
         self.metrics.duration.labels(method, template, str(status)).observe(seconds)
-        log.info(
+        # The sync workers poll the embedded sandbox every second: those lines are noise
+        # unless asked for. Errors are logged whatever the path.
+        quiet = status < 400 and template.startswith(SANDBOX_MOUNT + "/")
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "request",
             extra={
                 "fields": {

@@ -10,11 +10,11 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from surveyrouter.api import create_app
 from surveyrouter.bootstrap import build_runtime, prepare_database
 from surveyrouter.cli.root import app
 from surveyrouter.logging_setup import configure_logging
-from surveyrouter.settings import Settings
+from surveyrouter.server import build_server
+from surveyrouter.settings import SANDBOX_MOUNT, Settings
 
 console = Console()
 
@@ -25,10 +25,18 @@ URL_PATHS = (("API", "/"), ("Docs", "/docs"), ("Health", "/healthz"), ("Metrics"
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [SURVEYROUTER_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port [SURVEYROUTER_PORT].")] = None,
+    sync: Annotated[
+        bool | None,
+        typer.Option(
+            "--sync/--no-sync",
+            help="Run the sync workers here [SURVEYROUTER_SYNC_ENABLED]; --no-sync when "
+            "`surveyrouter sync` runs them.",
+        ),
+    ] = None,
 ) -> None:
-    """Migrate and seed the database, then serve the HTTP API."""
+    """Migrate and seed the database, then serve the HTTP API, the sandbox and the workers."""
     # Options given on the command line win over the environment; absent ones must not.
-    overrides: dict[str, Any] = {"host": host, "port": port}
+    overrides: dict[str, Any] = {"host": host, "port": port, "sync_enabled": sync}
     settings = Settings(**{name: value for name, value in overrides.items() if value is not None})
     configure_logging(settings.log_level)
     runtime = build_runtime(settings)
@@ -41,10 +49,10 @@ def serve(
         except OSError as error:
             console.print(f"[red]cannot listen on {settings.host}:{settings.port}: {error}[/red]")
             raise typer.Exit(1) from error
-        print_urls(listener)
-        config = uvicorn.Config(
-            create_app(runtime), log_config=None, access_log=False, log_level=None
-        )
+        bound_port = listener.getsockname()[1]
+        application = build_server(runtime, bound_port)
+        print_urls(listener, sandbox=application.state.sandbox is not None)
+        config = uvicorn.Config(application, log_config=None, access_log=False, log_level=None)
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         runtime.close()
@@ -59,7 +67,7 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
-def print_urls(listener: socket.socket) -> None:
+def print_urls(listener: socket.socket, sandbox: bool = False) -> None:
     host, port = listener.getsockname()[:2]
     if host in ("0.0.0.0", "::"):
         host = "localhost"
@@ -69,6 +77,7 @@ def print_urls(listener: socket.socket) -> None:
     table = Table(title="surveyrouter is serving", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(style="cyan")
-    for label, path in URL_PATHS:
+    paths = [*URL_PATHS, ("Sandbox exchange", SANDBOX_MOUNT)] if sandbox else URL_PATHS
+    for label, path in paths:
         table.add_row(label, f"{base}{path}")
     console.print(table)

@@ -30,7 +30,11 @@ DEFAULT_BATCH_SIZE = 1000
 
 
 class IndexFeed:
-    """Applies the store's changes past ``last_seq`` to ``matcher``."""
+    """Applies the store's changes past ``last_seq`` to ``matcher``.
+
+    The matcher is not thread-safe: the feed changes it only while holding ``lock``, and
+    whoever reads it from another thread (the API) holds the same lock while matching.
+    """
 
     def __init__(
         self,
@@ -48,6 +52,7 @@ class IndexFeed:
         self.parse = parse
         self.batch_size = batch_size
         self.last_seq = last_seq
+        self.lock = threading.RLock()
         self._loaded_collections: set[str] = set()
         # Referenced by an indexed opportunity but not in the store yet: the sync worker
         # stores them on a later notification or refresh, and every catch-up looks again.
@@ -65,11 +70,18 @@ class IndexFeed:
                 rows = changes_since(session, self.last_seq, limit=self.batch_size)
             if not rows:
                 return applied
-            self._apply(rows)
+            with self.lock:
+                self._apply(rows)
             self.last_seq = rows[-1].change_seq
             applied += len(rows)
             if len(rows) < self.batch_size:
                 return applied
+
+    @property
+    def indexed(self) -> int:
+        """How many opportunities the matcher holds."""
+        with self.lock:
+            return len(self.matcher)
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Catch up about every ``interval`` seconds until ``stop`` is set."""
@@ -151,5 +163,6 @@ class IndexFeed:
                 self._awaited_collections -= {(network_id, c) for c in stored}
         if found:
             # The matcher knows collections by id alone (REX ids are global to the exchange).
-            self.matcher.add_collections(found)
+            with self.lock:
+                self.matcher.add_collections(found)
             self._loaded_collections |= found.keys()

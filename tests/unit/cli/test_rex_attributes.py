@@ -200,7 +200,7 @@ def test_mapping_without_answers_warns_that_answers_will_not_reach_the_network(
         (["--map", "910002", "--question", "smoking", "--unmap", "2001"], "not both"),
         (["--map", "28", "--question", "smoking"], "attribute 28 holds exclusions"),
         (["--map", "0", "--question", "smoking"], "attribute id 0 is not a positive integer"),
-        (["--network", "nowhere"], "no network 'nowhere' (known: sandbox)"),
+        (["--network", "nowhere"], "no network 'nowhere' (known: rex, sandbox)"),
     ],
 )  # fmt: skip
 def test_a_bad_mapping_is_refused_with_exit_code_2_and_writes_nothing(
