@@ -3,14 +3,21 @@
 Opportunities come out exactly as REX's registry sends them (`/receive-notifications`,
 `/get-opportunity`): plain JSON-ready dicts with every field of REX §3.1, cells of every kind in
 §4, and filters/quotas shaped as in §5. The matching benchmark feeds them to the matcher; the
-sandbox exchange serves them. Figures (LOI, IR, CPI, completes, devices) follow
-`specs/market.md`; targeting follows the REX fixtures: shared gender and age-bracket cells,
-interlocked gender × age quotas, postal COLLECTION filters, negated LISTs.
+sandbox exchange serves them.
+
+Figures follow `specs/market.md`: LOI, IR, completes and days in field are its published
+quantiles (§2); CPI is its fitted IR/LOI curve at wholesale (0.45 of the reseller price), by
+country, with B2B projects (category BUSINESS, one in ten) at 4-5x (§1); about 73 % of surveys
+accept phones (§2); attributes are targeted most-targeted first, age, gender and postal code
+ahead of the rest (§5). Targeting follows the REX fixtures: shared gender and age-bracket cells,
+interlocked gender × age quotas and layered ones, postal COLLECTION filters, negated LISTs,
+attribute-28 exclusions. `tests/unit/sandbox/test_market.py` pins each figure.
 
 Everything is drawn from one `random.Random(seed)`: the same arguments always give the same market,
-on any machine, and the clock is never read. Generation is tuned for volume (about 200,000
-opportunities in well under a minute): categorical draws index precomputed quantile tables with
-`getrandbits`, and tags and ids are formatted straight from random bits.
+on any machine, and the clock is never read. A `Continuation` draws a later batch of the same
+market (its catalogue, new ids) for the sandbox's market simulation. Generation is tuned for
+volume (about 200,000 opportunities in well under a minute): categorical draws index precomputed
+quantile tables with `getrandbits`, and tags and ids are formatted straight from random bits.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import gc
 import itertools
 import math
 import random
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +38,7 @@ from typing import Any, Literal, TypeVar
 __all__ = [
     "AGE_ATTRIBUTE",
     "AGE_BRACKETS",
+    "BUSINESS_CATEGORY",
     "CATEGORY_IDS",
     "DEFAULT_AS_OF",
     "DEFAULT_LIVE_BASE_URL",
@@ -38,6 +47,7 @@ __all__ = [
     "POSTAL_ATTRIBUTE",
     "REQUIREMENTS",
     "TOTAL_QUOTA_ID",
+    "Continuation",
     "Market",
     "MarketShape",
     "SyntheticAttribute",
@@ -64,6 +74,8 @@ CATEGORY_IDS: tuple[int, ...] = (
     583,
     587,
 )
+# REX §3.2 BUSINESS: the market's B2B projects carry it, and only they do.
+BUSINESS_CATEGORY = 553
 
 # REX §3.3: all eight are booleans and are present on every opportunity.
 REQUIREMENTS: tuple[str, ...] = (
@@ -178,11 +190,42 @@ class SyntheticAttribute:
     `answers` are the answer ids REX would send in cells and accept from respondents, as strings.
     For "single" and "multi" (multi-punch) attributes they are globally unique integer ids; for
     "number" attributes they are the allowed integer values, targeted with RANGE cells.
+
+    `weight` is how often buyers target the attribute, relative to the market's others; None
+    ranks it by its place in the market's list, most-targeted first (see `_rank_weight`).
+    `countries`, when not empty, are the only countries whose opportunities target it (ethnicity
+    is a US question, say).
     """
 
     id: int
     kind: AttributeKind
     answers: tuple[str, ...]
+    weight: float | None = None
+    countries: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.weight is not None and not self.weight > 0:
+            raise ValueError(f"attribute {self.id}: weight must be positive, got {self.weight}")
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A follow-on batch of an existing market: new opportunities that open later.
+
+    The batch shares the market's catalogue (attributes, postal and invite collections: the
+    ones `generate_market`'s `seed` draws), so the collections its cells name are the market's,
+    value for value. Its opportunities are drawn from `seed` instead, and every opportunity,
+    project and quota-group id is at least the `first_*` given, so that ids above everything
+    the market already holds are never reused.
+    """
+
+    seed: int
+    first_id: int
+    first_project_id: int = 0
+    first_group_id: int = 0
+    # New work has filled nothing yet: quota counts are their whole share of `completes`
+    # instead of what is left of it at some point of the field time.
+    fresh: bool = True
 
 
 @dataclass(frozen=True)
@@ -203,6 +246,7 @@ def generate_market(
     live_base_url: str = DEFAULT_LIVE_BASE_URL,
     as_of: datetime = DEFAULT_AS_OF,
     attributes: Sequence[SyntheticAttribute] | None = None,
+    continuation: Continuation | None = None,
 ) -> Market:
     """`count` opportunities in REX wire JSON, with everything they reference.
 
@@ -210,7 +254,8 @@ def generate_market(
     moment all `created`/`notified` timestamps fall before (naive means UTC). `attributes`, when
     given, are the non-standard attributes opportunities target (the sandbox passes the question
     library's, so that answers users give can qualify them) instead of `shape.attribute_count`
-    random ones.
+    random ones. `continuation`, when given, makes this a later batch of the market `seed` (and
+    the same `shape` and `attributes`) drew: see `Continuation`.
     """
     if count < 0:
         raise ValueError(f"count must not be negative, got {count}")
@@ -218,7 +263,7 @@ def generate_market(
         raise ValueError("attributes, when given, must not be empty")
     with _collector_paused():
         builder = _MarketBuilder(seed, shape, live_base_url, as_of, attributes)
-        return builder.build(count)
+        return builder.build(count, continuation)
 
 
 def generate_profiles(
@@ -271,43 +316,75 @@ def _lognormal_table(median: float, p90: float, low: float, high: float) -> tupl
     )
 
 
+def _knot_table(knots: Sequence[tuple[float, float]]) -> tuple[float, ...]:
+    """The quantile function through `(cumulative share, value)` knots, log-linear between them.
+
+    Knots start at share 0 (the minimum) and end at 1 (the maximum); values are positive.
+    """
+    shares = [share for share, _ in knots]
+    logs = [math.log(value) for _, value in knots]
+    table = []
+    for i in range(_TABLE_SIZE):
+        q = (i + 0.5) / _TABLE_SIZE
+        right = min(bisect.bisect_right(shares, q), len(knots) - 1)
+        left = right - 1
+        fraction = (q - shares[left]) / (shares[right] - shares[left])
+        table.append(math.exp(logs[left] + fraction * (logs[right] - logs[left])))
+    return tuple(table)
+
+
 def _spread(low: int, high: int, share: float) -> list[tuple[int, float]]:
     return [(value, share / (high - low + 1)) for value in range(low, high + 1)]
 
 
-# market.md §2 LOI shares (invoiced jobs): <=5 min 3%, 5-10 23%, 10-15 27%, 15-20 27%,
-# 20-30 17%, >30 4%; REX surveys run 3-45 minutes.
-_LOI = _quantile_table(
-    _spread(3, 5, 3)
-    + _spread(6, 10, 23)
-    + _spread(11, 15, 27)
-    + _spread(16, 20, 27)
-    + _spread(21, 30, 16)
-    + _spread(31, 45, 4)
-)
-# market.md §2 IR shares: <10% 24%, 10-20 21%, 20-40 24%, 40-70 14%, 70+ 18%; REX IR floor 5.
-_INCIDENCE = _quantile_table(
-    _spread(5, 9, 24)
-    + _spread(10, 19, 21)
-    + _spread(20, 39, 24)
-    + _spread(40, 69, 14)
-    + _spread(70, 100, 18)
-)
-# market.md §2: completes median 362, p90 ~1,950; days in field median 18, p90 36.
+# market.md §2 (invoiced jobs [D]) gives quantiles; each table is the quantile function through
+# them, log-linear between knots, with extra knots where a published share pins a tail.
+# LOI: p10 6.9, p25 9.9, median 14.4, p75 18.5, p90 25.3 min; <=5 min 3 %, >30 min 4 %; REX
+# surveys run 3-45 minutes.
+_LOI = tuple(
+    round(value)
+    for value in _knot_table(
+        [(0.0, 3), (0.03, 5), (0.10, 6.9), (0.25, 9.9), (0.50, 14.4), (0.75, 18.5),
+         (0.90, 25.3), (0.96, 30), (1.0, 45)]
+    )
+)  # fmt: skip
+# IR (%): p10 4.6, p25 10.8, median 22.8, p75 52.7, p90 85; REX sends whole percents.
+_INCIDENCE = tuple(
+    round(value)
+    for value in _knot_table(
+        [(0.0, 1), (0.10, 4.6), (0.25, 10.8), (0.50, 22.8), (0.75, 52.7), (0.90, 85),
+         (1.0, 100)]
+    )
+)  # fmt: skip
+# Completes per quota group: p10 35, p25 107, median 362, p75 1,000, p90 ~1,950, max 26k.
 _COMPLETES = tuple(
-    int(round(value, -1) if value >= 100 else value)
-    for value in _lognormal_table(362, 1950, 20, 20000)
-)
-_DAYS_IN_FIELD = tuple(int(value) for value in _lognormal_table(18, 36, 3, 90))
+    int(round(value, -1) if value >= 100 else round(value))
+    for value in _knot_table(
+        [(0.0, 10), (0.10, 35), (0.25, 107), (0.50, 362), (0.75, 1000), (0.90, 1950),
+         (0.99, 8000), (1.0, 26000)]
+    )
+)  # fmt: skip
+# Days in field: p10 7, p25 11, median 18, p75 28, p90 36.
+_DAYS_IN_FIELD = tuple(
+    round(value)
+    for value in _knot_table(
+        [(0.0, 2), (0.10, 7), (0.25, 11), (0.50, 18), (0.75, 28), (0.90, 36), (0.99, 60),
+         (1.0, 90)]
+    )
+)  # fmt: skip
 # Price noise around the curve: about ±25% at one sigma.
 _CPI_NOISE = _lognormal_table(1.0, 1.35, 0.4, 2.5)
 
-# market.md §1 fitted curve: ln CPI = 1.048 - 0.424 ln(IR) + 0.191 ln(LOI), IR as a fraction.
-# That is a reseller's sell price; exchange wholesale is about 0.45 of it (market.md), and REX's
-# own sample prices sit lower again (0.55-0.77 at IR 80-100, LOI 10, REX §3.4), so the level is
-# halved once more. This lands CPIs mostly in $1-$3, within $0.50-$6.
-_CPI_LEVEL = math.exp(1.048) * 0.45 * 0.5
-_CPI_RANGE = (0.50, 6.00)
+# market.md §1 fitted curve [D]: ln CPI = 1.048 - 0.424 ln(IR) + 0.191 ln(LOI), IR as a
+# fraction, LOI in minutes. That is a reseller's sell price; exchange wholesale is about 0.45 of
+# it [E], which puts US general population at about $2-$4 at IR 20-50 %, LOI 10-15 min.
+_CPI_LEVEL = math.exp(1.048) * 0.45
+# B2B audiences (category BUSINESS) cost 4-5x a consumer one at the same IR and LOI (market.md
+# §1: lost-bid B2B median $44 against $9 consumer); about one project in ten is B2B (355 of the
+# 2,651 lost-bid sample lines were tagged B2B).
+_B2B_SHARE = 0.10
+_B2B_MULTIPLE = (4.0, 5.0)
+_CPI_RANGE = (0.50, 50.00)
 _IR_FACTOR = tuple(0.0 if ir == 0 else (ir / 100) ** -0.424 for ir in range(101))
 _LOI_FACTOR = tuple(0.0 if loi == 0 else loi**0.191 for loi in range(61))
 
@@ -339,11 +416,14 @@ _DEVICES = _quantile_table(
 _STATUS = _quantile_table([("OPEN", 90), ("PAUSED", 7), ("CLOSED", 3)])
 _EVALUATION = _quantile_table([("COMPLETES", 92), ("STARTS", 8)])
 # SOCIAL_RESEARCH and ADHOC dominate general-population work; the rest share what is left.
-_CATEGORIES = _quantile_table(
-    [
-        (category, 12 if category in (572, 587) else 1.6 if category in (561, 565, 562) else 1)
-        for category in CATEGORY_IDS
-    ]
+# BUSINESS marks the B2B projects, so a consumer project never draws it (exclusions may).
+_CATEGORY_WEIGHTS = [
+    (category, 12 if category in (572, 587) else 1.6 if category in (561, 565, 562) else 1)
+    for category in CATEGORY_IDS
+]
+_CATEGORIES = _quantile_table(_CATEGORY_WEIGHTS)
+_CONSUMER_CATEGORIES = _quantile_table(
+    [(category, weight) for category, weight in _CATEGORY_WEIGHTS if category != BUSINESS_CATEGORY]
 )
 # Broad age filters recur across the market, so the same (80, range) targets are shared widely.
 _AGE_FILTERS = _quantile_table(
@@ -436,12 +516,51 @@ def _window(rng: random.Random, shuffles: tuple[tuple[T, ...], ...], size: int) 
     return list(order[start : start + min(size, count)])
 
 
+def _rank_weight(rank: int) -> float:
+    """How often the attribute at `rank` (0: the most targeted) is drawn, relatively.
+
+    market.md §5 ranks what buyers target (Lucid's priority list: age, gender and ZIP; then
+    ethnicity; income, education, employment; job and children; ...) but publishes no counts. A
+    gentle slope keeps every attribute in use: the first of 30 is drawn about 4.7x as often as
+    the last, and even the first is targeted less often than a postal collection is.
+    """
+    return 1 / (rank + 8)
+
+
+def _attribute_tables(
+    attributes: Sequence[SyntheticAttribute],
+) -> dict[str | None, tuple[SyntheticAttribute, ...]]:
+    """Quantile tables of attributes by targeting weight, per country (None: any other)."""
+    weighted = [
+        (attribute, _rank_weight(rank) if attribute.weight is None else attribute.weight)
+        for rank, attribute in enumerate(attributes)
+    ]
+    countries = sorted({country for attribute in attributes for country in attribute.countries})
+    tables: dict[str | None, tuple[SyntheticAttribute, ...]] = {}
+    for country in [None, *countries]:
+        fitting = [
+            (attribute, weight)
+            for attribute, weight in weighted
+            if not attribute.countries or country in attribute.countries
+        ]
+        # A country every attribute is kept from still needs something to target.
+        tables[country] = _quantile_table(fitting or weighted)
+    return tables
+
+
 def _count_table(low: int, high: int) -> tuple[int, ...]:
     """Counts in [low, high], each 0.8x as likely as the one below: a few groups is typical."""
     return _quantile_table([(n, 0.8 ** (n - low)) for n in range(low, high + 1)])
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+# Recent catalogues by (seed, shape, given attributes): see `_MarketBuilder._catalogue`. Their
+# values are never mutated; a Market gets copies of what it exposes.
+_CATALOGUES: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Any, ...]]] = {}
+_CATALOGUE_CACHE_SIZE = 4
+_CATALOGUE_LOCK = threading.Lock()
 
 
 class _MarketBuilder:
@@ -454,6 +573,7 @@ class _MarketBuilder:
         attributes: Sequence[SyntheticAttribute] | None = None,
     ) -> None:
         self.given_attributes = list(attributes) if attributes is not None else None
+        self.seed = seed
         self.rng = random.Random(seed)
         self.random = self.rng.random
         self.bits = self.rng.getrandbits
@@ -476,6 +596,7 @@ class _MarketBuilder:
             if shape.quota_objects[0] <= b <= shape.quota_objects[1]
         ]
         self.gender_quota = shape.quota_objects[0] <= 2 <= shape.quota_objects[1]
+        self.fresh = False
         # Running surpluses of INEFFABLE and negated cells still owed to reach the shape's shares
         # over the whole market; see `_finish_cells`.
         self.ineffable_owed = 0.0
@@ -483,20 +604,24 @@ class _MarketBuilder:
 
     # -- market ---------------------------------------------------------------------------------
 
-    def build(self, count: int) -> Market:
+    def build(self, count: int, continuation: Continuation | None = None) -> Market:
         shape = self.shape
-        self.attributes = self.given_attributes or self._attributes()
-        self.answer_orders = {
-            attribute.id: _shuffles(self.rng, attribute.answers) for attribute in self.attributes
-        }
-        self.postal_codes = self._postal_codes()
-        self.postal_collections = self._postal_collections()
-        self.invite_collections = self._invite_collections()
+        self._catalogue()
+        self.attribute_table = self.attribute_tables[None]
 
         self.next_opportunity_id = 20_000 + self.bits(12)
         self.next_project_id = 1_600_000 + self.bits(16)
         self.next_group_id = 112_500_000 + self.bits(20)
         self.next_order_number = 3000 + self.bits(10)
+        if continuation is not None:
+            # Everything above is the market's catalogue, drawn from its seed as it was; the
+            # batch's opportunities come from their own seed, with ids past the given floors.
+            self.rng.seed(continuation.seed)
+            self.next_opportunity_id = continuation.first_id - 1
+            self.next_project_id = max(self.next_project_id, continuation.first_project_id - 1)
+            self.next_group_id = max(self.next_group_id, continuation.first_group_id - 1)
+            self.next_order_number += self.bits(16)
+            self.fresh = continuation.fresh
         self.project: _Project | None = None
         self.project_ids: list[int] = []
         wants_project_exclusions: list[Document] = []
@@ -524,11 +649,58 @@ class _MarketBuilder:
         return Market(
             opportunities=opportunities,
             collections={key: list(values) for key, values in sorted(collections.items())},
-            attributes=self.attributes,
+            attributes=list(self.attributes),
             invite_collections={key: list(values) for key, values in sorted(invites.items())},
             postal_codes=self.postal_codes,
             shape=shape,
         )
+
+    def _catalogue(self) -> None:
+        """Draw (or recall) what the opportunities target and reference: attributes, postal
+        codes and collections, invite collections. They depend on the seed, the shape and the
+        given attributes only, and a later batch (`Continuation`) of a market needs them again,
+        so the last few are kept; the rng then continues from where the draw left it."""
+        given = self.given_attributes
+        key: tuple[Any, ...] | None = (
+            self.seed,
+            self.shape,
+            None if given is None else tuple(given),
+        )
+        try:
+            hash(key)
+        except TypeError:  # attributes built with lists: not kept, drawn every time
+            key = None
+        with _CATALOGUE_LOCK:
+            cached = None if key is None else _CATALOGUES.get(key)
+        if cached is not None:
+            catalogue, state = cached
+            vars(self).update(catalogue)
+            self.rng.setstate(state)
+            return
+        self.attributes = given or self._attributes()
+        self.answer_orders = {
+            attribute.id: _shuffles(self.rng, attribute.answers) for attribute in self.attributes
+        }
+        self.attribute_tables = _attribute_tables(self.attributes)
+        self.postal_codes = self._postal_codes()
+        self.postal_collections = self._postal_collections()
+        self.invite_collections = self._invite_collections()
+        names = (
+            "attributes",
+            "answer_orders",
+            "attribute_tables",
+            "postal_codes",
+            "postal_collections",
+            "postal_collection_ids",
+            "invite_collections",
+            "invite_collection_ids",
+        )
+        if key is None:
+            return
+        with _CATALOGUE_LOCK:
+            _CATALOGUES[key] = ({name: getattr(self, name) for name in names}, self.rng.getstate())
+            while len(_CATALOGUES) > _CATALOGUE_CACHE_SIZE:
+                del _CATALOGUES[next(iter(_CATALOGUES))]
 
     def _attributes(self) -> list[SyntheticAttribute]:
         shape = self.shape
@@ -672,9 +844,15 @@ class _MarketBuilder:
         self.project_ids.append(self.next_project_id)
         language, country, cpi_factor = _LOCALES[bits(_TABLE_BITS)]
         days_in_field = _DAYS_IN_FIELD[bits(_TABLE_BITS)]
-        categories = [_CATEGORIES[bits(_TABLE_BITS)]]
+        if self.random() < _B2B_SHARE:
+            low, high = _B2B_MULTIPLE
+            cpi_factor *= low + (high - low) * self.random()
+            categories = [BUSINESS_CATEGORY]
+        else:
+            categories = [_CONSUMER_CATEGORIES[bits(_TABLE_BITS)]]
         if self.random() < 0.2:
-            categories.append(_CATEGORIES[bits(_TABLE_BITS)])
+            categories.append(_CONSUMER_CATEGORIES[bits(_TABLE_BITS)])
+        self.attribute_table = self.attribute_tables.get(country, self.attribute_tables[None])
         # Created within its time in field and a day before `as_of`, so that its later quota
         # groups (up to ~18 h later, see `_opportunity`) still precede `as_of`.
         created_ms = self.as_of_ms - 86_400_000 - int(self.random() * days_in_field * 86_400_000)
@@ -796,8 +974,7 @@ class _MarketBuilder:
 
     def _synthetic_filter_cell(self) -> Document:
         random_ = self.random
-        attributes = self.attributes
-        attribute = attributes[int(random_() * len(attributes))]
+        attribute = self.attribute_table[self.bits(_TABLE_BITS)]
         answers = attribute.answers
         draw = random_()
         if draw < self.shape.answered_share:
@@ -848,8 +1025,11 @@ class _MarketBuilder:
                 kind = "synthetic"
             used.add(kind)
             # Counts are what is left to fill (INFERRED, REX §5.4), so they sum to at most about
-            # the completes requested.
-            remaining = max(1, int(completes * (0.1 + 0.9 * self.random())))
+            # the completes requested; a fresh batch has filled nothing yet.
+            if self.fresh:
+                remaining = completes
+            else:
+                remaining = max(1, int(completes * (0.1 + 0.9 * self.random())))
             if kind == "interlock":
                 groups.append(self._interlock_quota(remaining))
             elif kind == "total":
@@ -921,7 +1101,7 @@ class _MarketBuilder:
         # Layered buckets on one attribute: one VALUE per answer, LISTs of neighbouring answers, or
         # RANGE bands of a number.
         low, high = self.shape.quota_objects
-        attribute = self.attributes[int(self.random() * len(self.attributes))]
+        attribute = self.attribute_table[self.bits(_TABLE_BITS)]
         answers = attribute.answers
         count = low + int(self.random() * (min(high, 8) - low + 1)) if low <= 8 else low
         width = len(answers) // count

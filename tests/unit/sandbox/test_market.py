@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from collections import Counter
@@ -10,20 +11,24 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from surveyrouter.sandbox.market import (
     AGE_ATTRIBUTE,
+    BUSINESS_CATEGORY,
     CATEGORY_IDS,
     EXCLUSION_ATTRIBUTE,
     GENDER_ATTRIBUTE,
     POSTAL_ATTRIBUTE,
     REQUIREMENTS,
     TOTAL_QUOTA_ID,
+    Continuation,
     Market,
     MarketShape,
+    SyntheticAttribute,
     generate_market,
     generate_profiles,
 )
@@ -114,6 +119,18 @@ def test_same_seed_gives_the_same_market() -> None:
     assert json.dumps(first.opportunities) == json.dumps(second.opportunities)
 
 
+def test_changing_a_market_leaves_the_next_one_of_the_same_seed_alone() -> None:
+    # The catalogue (attributes, collections) of a recent seed is kept for later batches.
+    first = generate_market(50, seed=12)
+    expected = generate_market(50, seed=12)
+    first.attributes.clear()
+    for values in first.collections.values():
+        values.clear()
+    for members in first.invite_collections.values():
+        members.clear()
+    assert generate_market(50, seed=12) == expected
+
+
 def test_different_seeds_give_different_markets() -> None:
     assert generate_market(50, seed=1).opportunities != generate_market(50, seed=2).opportunities
 
@@ -142,9 +159,10 @@ def test_opportunity_fields_hold_rex_values(market: Market) -> None:
     for opportunity in market.opportunities:
         assert opportunity["status"] in {"OPEN", "PAUSED", "CLOSED"}
         assert 3 <= opportunity["length_of_interview"] <= 45
-        assert 5 <= opportunity["incidence_rate"] <= 100
+        # market.md §2: 11 % of jobs run below 5 % IR; B2B and niche prices reach tens of dollars.
+        assert 1 <= opportunity["incidence_rate"] <= 100
         cpi = opportunity["cost_per_interview"]
-        assert 0.5 <= cpi <= 6.0
+        assert 0.5 <= cpi <= 50.0
         assert round(cpi, 2) == cpi
         assert opportunity["completes"] > 0
         assert ORDER_NUMBER.match(opportunity["order_number"])
@@ -500,10 +518,7 @@ def test_quota_counts_are_what_is_left_of_the_completes(market: Market) -> None:
             assert sum(counts) <= 1.5 * opportunity["completes"]
 
 
-def test_prices_follow_the_market_curve(market: Market) -> None:
-    prices = [o["cost_per_interview"] for o in market.opportunities]
-    assert 1.0 <= statistics.median(prices) <= 3.0
-    assert share(sum(1.0 <= p <= 3.0 for p in prices), len(prices)) > 0.6
+def test_prices_fall_as_incidence_rises(market: Market) -> None:
     hard = [o["cost_per_interview"] for o in market.opportunities if o["incidence_rate"] < 15]
     easy = [o["cost_per_interview"] for o in market.opportunities if o["incidence_rate"] > 60]
     assert statistics.median(hard) > 1.5 * statistics.median(easy), (
@@ -544,6 +559,255 @@ def test_opportunities_of_one_project_share_its_order_and_locale(market: Market)
         assert len({o["order_number"] for o in group}) == 1
         assert len({json.dumps(o["locale"]) for o in group}) == 1
         assert len({o["group_id"] for o in group}) == len(group)
+
+
+# -- market.md figures, measured on 10,000 opportunities at a fixed seed --------------------------
+#
+# Tolerances are what 10,000 draws (about 6,500 projects) allow around the published figures,
+# not around this seed's values: another seed lands inside them too.
+
+
+@pytest.fixture(scope="module")
+def large_market() -> Market:
+    return generate_market(10_000, seed=1)
+
+
+def deciles(values: list[float]) -> tuple[float, float, float]:
+    """p10, median and p90."""
+    cuts = statistics.quantiles(values, n=10)
+    return cuts[0], statistics.median(values), cuts[8]
+
+
+def curve(opportunity: dict[str, Any]) -> float:
+    """market.md §1's fitted reseller price at the opportunity's IR and LOI."""
+    return math.exp(
+        1.048
+        - 0.424 * math.log(opportunity["incidence_rate"] / 100)
+        + 0.191 * math.log(opportunity["length_of_interview"])
+    )
+
+
+def is_business(opportunity: dict[str, Any]) -> bool:
+    return BUSINESS_CATEGORY in opportunity["category_ids"]
+
+
+def is_us(opportunity: dict[str, Any]) -> bool:
+    return opportunity["locale"] == {"language": "en", "country": "US"}
+
+
+def test_lengths_of_interview_follow_the_invoiced_jobs(large_market: Market) -> None:
+    # market.md §2: median 14.4 min, p10 6.9, p90 25.3.
+    p10, median, p90 = deciles([o["length_of_interview"] for o in large_market.opportunities])
+    assert 6 <= p10 <= 8
+    assert 13 <= median <= 16
+    assert 23 <= p90 <= 28
+
+
+def test_incidence_rates_follow_the_invoiced_jobs(large_market: Market) -> None:
+    # market.md §2: median 22.8 %, p10 4.6 %, p90 85 %; 11 % of jobs below 5 %.
+    rates = [o["incidence_rate"] for o in large_market.opportunities]
+    p10, median, p90 = deciles(rates)
+    assert 3.5 <= p10 <= 6
+    assert 20 <= median <= 26
+    assert 80 <= p90 <= 90
+    assert share(sum(rate < 5 for rate in rates), len(rates)) == pytest.approx(0.10, abs=0.03)
+
+
+def test_completes_and_days_in_field_follow_the_invoiced_jobs(large_market: Market) -> None:
+    # market.md §2: completes median 362, p10 35, p90 ~1,950; days median 18, p10 7, p90 36.
+    p10, median, p90 = deciles([o["completes"] for o in large_market.opportunities])
+    assert 25 <= p10 <= 50
+    assert 300 <= median <= 430
+    assert 1600 <= p90 <= 2400
+    p10, median, p90 = deciles([o["days_in_field"] for o in large_market.opportunities])
+    assert 6 <= p10 <= 8
+    assert 16 <= median <= 20
+    assert 32 <= p90 <= 40
+
+
+def test_us_general_population_costs_one_to_four_dollars_or_so(large_market: Market) -> None:
+    # market.md §1: wholesale is about 0.45 of the reseller curve, $2-$4 for US gen-pop.
+    prices = [
+        o["cost_per_interview"]
+        for o in large_market.opportunities
+        if is_us(o)
+        and not is_business(o)
+        and o["incidence_rate"] >= 20
+        and 10 <= o["length_of_interview"] <= 20
+    ]
+    p10, median, p90 = deciles(prices)
+    assert p10 >= 1.0
+    assert 2.0 <= median <= 4.0
+    assert p90 <= 5.0
+
+
+def test_prices_follow_the_fitted_curve_at_wholesale(large_market: Market) -> None:
+    # ln CPI = 1.048 + ln 0.45 - 0.424 ln IR + 0.191 ln LOI, fitted back from US consumer prices
+    # the price range did not clip.
+    rows = [
+        o
+        for o in large_market.opportunities
+        if is_us(o) and not is_business(o) and 0.5 < o["cost_per_interview"] < 50
+    ]
+    design = np.array(
+        [
+            [1.0, math.log(o["incidence_rate"] / 100), math.log(o["length_of_interview"])]
+            for o in rows
+        ]
+    )
+    target = np.array([math.log(o["cost_per_interview"]) for o in rows])
+    (intercept, ir_slope, loi_slope), *_ = np.linalg.lstsq(design, target, rcond=None)
+    assert intercept == pytest.approx(1.048 + math.log(0.45), abs=0.06)
+    assert ir_slope == pytest.approx(-0.424, abs=0.03)
+    assert loi_slope == pytest.approx(0.191, abs=0.04)
+
+
+def test_business_audiences_cost_four_to_five_times_as_much(large_market: Market) -> None:
+    opportunities = large_market.opportunities
+    business = [o for o in opportunities if is_business(o)]
+    assert share(len(business), len(opportunities)) == pytest.approx(0.10, abs=0.025)
+
+    def premium(group: list[dict[str, Any]]) -> float:
+        return statistics.median(o["cost_per_interview"] / curve(o) for o in group if is_us(o))
+
+    consumer = [o for o in opportunities if not is_business(o)]
+    assert premium(consumer) == pytest.approx(0.45, abs=0.04), "wholesale: 0.45 of the curve"
+    assert 4.0 <= premium(business) / premium(consumer) <= 5.0
+
+
+def test_prices_are_dollars_and_cents(large_market: Market) -> None:
+    for opportunity in large_market.opportunities:
+        price = opportunity["cost_per_interview"]
+        assert isinstance(price, float)
+        assert round(price, 2) == price
+        assert 0.5 <= price <= 50.0
+
+
+def test_seven_in_ten_surveys_accept_phones(large_market: Market) -> None:
+    # market.md §2: 20-25 % don't allow phones, ~30 % are desktop-only: 70-75 % accept them.
+    opportunities = large_market.opportunities
+    phones = sum("mobile" in o["devices"] for o in opportunities)
+    assert share(phones, len(opportunities)) == pytest.approx(0.73, abs=0.03)
+
+
+def test_several_countries_and_languages_are_in_field(large_market: Market) -> None:
+    locales = Counter(
+        (o["locale"]["country"], o["locale"]["language"]) for o in large_market.opportunities
+    )
+    assert {country for country, _ in locales} >= {"US", "GB", "DE", "FR", "CA", "AU", "ES", "IT"}
+    assert {language for _, language in locales} >= {"en", "de", "fr", "es", "it"}
+    assert ("CA", "fr") in locales
+    assert share(locales[("US", "en")], 10_000) == pytest.approx(0.60, abs=0.03)
+
+
+def targeting_shares(market: Market) -> Counter[int]:
+    """The share of opportunities targeting each attribute, in a filter or a quota."""
+    targeted: Counter[int] = Counter()
+    for opportunity in market.opportunities:
+        targeted.update(
+            {
+                cell["attribute_id"]
+                for cell in opportunity["cells"]
+                if cell["kind"] != "INEFFABLE" and cell["attribute_id"] != EXCLUSION_ATTRIBUTE
+            }
+        )
+    return Counter({key: count / len(market.opportunities) for key, count in targeted.items()})
+
+
+def test_the_most_targeted_attributes_come_first(large_market: Market) -> None:
+    # market.md §5: age, gender and ZIP first (age and gender almost always), then the rest in
+    # the market's order.
+    shares = targeting_shares(large_market)
+    ranked = [shares[attribute.id] for attribute in large_market.attributes]
+    assert shares[AGE_ATTRIBUTE] > 0.9
+    assert shares[AGE_ATTRIBUTE] > shares[GENDER_ATTRIBUTE] > 0.65
+    assert shares[GENDER_ATTRIBUTE] > shares[POSTAL_ATTRIBUTE] > max(ranked)
+    assert statistics.mean(ranked[:5]) > 2.5 * statistics.mean(ranked[-5:])
+    pairs = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]]
+    assert share(sum(a > b for a, b in pairs), len(pairs)) > 0.85
+    assert min(ranked) > 0.02, "every attribute is still targeted"
+
+
+def test_an_attribute_weight_and_countries_steer_its_targeting() -> None:
+    given = [
+        SyntheticAttribute(2001, "single", ("200101", "200102", "200103")),
+        SyntheticAttribute(2002, "single", ("200201", "200202", "200203")),
+        SyntheticAttribute(2003, "single", ("200301", "200302", "200303"), weight=5.0),
+        SyntheticAttribute(
+            2008, "multi", ("200801", "200802", "200803"), countries=frozenset({"US"})
+        ),
+    ]
+    market = generate_market(2000, seed=2, attributes=given)
+    shares = targeting_shares(market)
+    assert shares[2003] > 2 * shares[2001] > 2 * 0.9 * shares[2002]
+    for opportunity in market.opportunities:
+        if opportunity["locale"]["country"] != "US":
+            assert all(cell["attribute_id"] != 2008 for cell in opportunity["cells"])
+    assert shares[2008] > 0.02
+    with pytest.raises(ValueError, match="weight must be positive"):
+        SyntheticAttribute(1, "single", ("1", "2"), weight=0.0)
+
+
+# -- later batches (Continuation) -----------------------------------------------------------------
+
+
+def test_a_later_batch_shares_the_markets_collections(market: Market) -> None:
+    batch = generate_market(
+        600,
+        seed=7,
+        live_base_url=BASE_URL,
+        continuation=Continuation(seed=99, first_id=10**6),
+    )
+    shared = set(batch.collections) & set(market.collections)
+    assert shared
+    assert all(batch.collections[key] == market.collections[key] for key in shared)
+    for key in set(batch.invite_collections) & set(market.invite_collections):
+        assert batch.invite_collections[key] == market.invite_collections[key]
+    assert batch.attributes == market.attributes
+
+
+def test_a_later_batch_takes_ids_above_the_floors_given(market: Market) -> None:
+    floors = Continuation(
+        seed=3,
+        first_id=max(o["id"] for o in market.opportunities) + 1,
+        first_project_id=max(o["project_id"] for o in market.opportunities) + 1,
+        first_group_id=max(o["group_id"] for o in market.opportunities) + 1,
+    )
+    batch = generate_market(300, seed=7, continuation=floors).opportunities
+    assert min(o["id"] for o in batch) >= floors.first_id
+    assert min(o["project_id"] for o in batch) >= floors.first_project_id
+    assert min(o["group_id"] for o in batch) >= floors.first_group_id
+    assert len({o["id"] for o in batch}) == len(batch)
+    assert (
+        len({o["order_number"] for o in batch} & {o["order_number"] for o in market.opportunities})
+        == 0
+    )
+
+
+def test_a_later_batch_is_deterministic_from_its_own_seed() -> None:
+    first = generate_market(100, seed=7, continuation=Continuation(seed=1, first_id=10**6))
+    again = generate_market(100, seed=7, continuation=Continuation(seed=1, first_id=10**6))
+    other = generate_market(100, seed=7, continuation=Continuation(seed=2, first_id=10**6))
+    assert first == again
+    assert first.opportunities != other.opportunities
+
+
+def test_a_fresh_batch_has_filled_none_of_its_quotas() -> None:
+    def filled_share(market: Market) -> float:
+        ratios = [
+            sum(quota["count"] for quota in group) / opportunity["completes"]
+            for opportunity in market.opportunities
+            for group in opportunity["quotas"]
+            if all(quota["status"] == "OPEN" for quota in group)
+        ]
+        return statistics.mean(ratios)
+
+    fresh = generate_market(1000, seed=7, continuation=Continuation(seed=5, first_id=10**6))
+    underway = generate_market(
+        1000, seed=7, continuation=Continuation(seed=5, first_id=10**6, fresh=False)
+    )
+    assert filled_share(fresh) == pytest.approx(1.0, abs=0.1)
+    assert filled_share(underway) == pytest.approx(0.55, abs=0.1)
 
 
 # -- profiles -------------------------------------------------------------------------------------
@@ -666,8 +930,6 @@ def test_timestamps_fall_before_the_given_moment() -> None:
 
 
 def test_given_attributes_replace_the_random_ones() -> None:
-    from surveyrouter.sandbox.market import SyntheticAttribute
-
     given = [
         SyntheticAttribute(2001, "single", ("200101", "200102", "200103")),
         SyntheticAttribute(2019, "multi", ("201901", "201902", "201903", "201904")),
