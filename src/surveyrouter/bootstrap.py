@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.questions import Question, QuestionLibrary
-from surveyrouter.networks.rex.gateway import Disposition
 from surveyrouter.networks.rex.registry import Shard
 from surveyrouter.networks.rex.signing import KeyPair
 from surveyrouter.sandbox.exchange import SandboxOptions
+from surveyrouter.sandbox.outcomes import parse_ending
 from surveyrouter.services.sync import SyncSettings
 from surveyrouter.settings import SANDBOX_MOUNT, Settings
 from surveyrouter.store import migrate
@@ -170,7 +170,7 @@ def sandbox_options(settings: Settings, port: int | None = None) -> SandboxOptio
         state_path=settings.sandbox_state_path,
         frozen=settings.sandbox_frozen,
         interactive=settings.sandbox_interactive,
-        forced_outcome=None if forced is None else Disposition(*map(int, forced.split("."))),
+        forced_outcome=None if forced is None else parse_ending(forced),
     )
 
 

@@ -5,6 +5,7 @@ this process's matcher kept current from the change feed, and the background loo
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +23,9 @@ from surveyrouter.workers.loops import BackgroundLoops, Loop
 from surveyrouter.workers.sync import feed_loop, sync_loops
 
 logger = logging.getLogger(__name__)
+
+# How often the sandbox market moves on; each tick applies the changes of the time elapsed.
+MARKET_TICK_SECONDS = 30.0
 
 Clock = Callable[[], datetime]
 
@@ -71,5 +75,10 @@ def embedded_sandbox(runtime: Runtime, port: int, clock: Clock) -> SandboxExchan
 
 
 def sandbox_loops(sandbox: SandboxExchange) -> dict[str, Loop]:
-    """The sandbox market's own life (new opportunities, quotas filling), unless frozen."""
-    return {}
+    """The sandbox market's own life: other suppliers fill quotas, field times end, new
+    opportunities open. A frozen market (``SURVEYROUTER_SANDBOX_FROZEN``) changes nothing."""
+
+    def run(stop: threading.Event) -> None:
+        sandbox.simulation.run(stop, MARKET_TICK_SECONDS)
+
+    return {"sandbox-market": run}

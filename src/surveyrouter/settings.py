@@ -71,8 +71,9 @@ class Settings(BaseSettings):
     )
     sandbox_forced_outcome: str | None = Field(
         default=None,
-        pattern=r"^\d+\.\d+$",
-        description="Test switch: every simulated survey ends with DISPOSITION.STATUS, e.g. 1.0.",
+        pattern=r"^(\d+\.\d+|abandoned)$",
+        description="Test switch: every simulated survey ends so: DISPOSITION.STATUS (e.g. 1.0) "
+        "or abandoned.",
     )
 
     # A real Dynata REX network (REX §0): on when its API key pair is set. The production

@@ -3,9 +3,9 @@ at the server root, as a partner would reach Dynata's."""
 
 from __future__ import annotations
 
-import re
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,7 +16,6 @@ from rich.table import Table
 from surveyrouter.cli.root import app
 from surveyrouter.cli.serve import bind
 from surveyrouter.logging_setup import configure_logging
-from surveyrouter.networks.rex.gateway import Disposition
 from surveyrouter.networks.rex.signing import KeyPair
 from surveyrouter.sandbox.app import create_sandbox_app
 from surveyrouter.sandbox.exchange import (
@@ -25,12 +24,15 @@ from surveyrouter.sandbox.exchange import (
     SandboxOptions,
     build_sandbox,
 )
+from surveyrouter.sandbox.journal import JournalError
+from surveyrouter.sandbox.outcomes import SurveyEnding, describe_ending, parse_ending
+from surveyrouter.server import sandbox_loops
 from surveyrouter.store.question_library import load_question_library
+from surveyrouter.workers.loops import BackgroundLoops
 
 console = Console()
 
 DEFAULT_PORT = 8001  # beside `surveyrouter serve`'s 8000
-_OUTCOME = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})")
 
 
 def _now() -> datetime:
@@ -70,9 +72,20 @@ def sandbox(
         bool, typer.Option(help="Show prescreen and survey pages to click through.")
     ] = False,
     frozen: Annotated[bool, typer.Option(help="The market never changes by itself.")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            help="Keep the exchange's state in this file and resume from it (default: memory).",
+        ),
+    ] = None,
     force_outcome: Annotated[
         str | None,
-        typer.Option(metavar="D.S", help="Every simulated client survey ends with this, e.g. 1.0."),
+        typer.Option(
+            metavar="D.S",
+            help="Every simulated client survey ends so: DISPOSITION.STATUS (e.g. 1.0) or "
+            "abandoned.",
+        ),
     ] = None,
 ) -> None:
     """Serve the sandbox exchange: Opportunity Registry and Respondent Gateway."""
@@ -109,16 +122,27 @@ def sandbox(
         partner_callback_url=partner_callback_url,
         seed=seed,
         opportunities=opportunities,
+        state_path=state,
         frozen=frozen,
         forced_outcome=forced,
         interactive=interactive,
     )
-    exchange = build_sandbox(options, load_question_library(), _now)
+    try:
+        exchange = build_sandbox(options, load_question_library(), _now)
+    except JournalError as error:
+        console.print(f"[red]surveyrouter sandbox: {error}[/red]")
+        raise typer.Exit(2) from error
     print_banner(options)
     config = uvicorn.Config(
         create_sandbox_app(exchange), log_config=None, access_log=False, log_level=None
     )
-    uvicorn.Server(config).run(sockets=[listener])
+    # The market lives on beside the server (unless --frozen), as an exchange's does.
+    market = BackgroundLoops(sandbox_loops(exchange))
+    market.start()
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        market.stop()
 
 
 def base_url_of(listener: socket.socket) -> str:
@@ -140,7 +164,7 @@ def print_banner(options: SandboxOptions) -> None:
     mode = "interactive pages" if options.interactive else "simulated client surveys"
     if options.forced_outcome is not None:
         forced = options.forced_outcome
-        mode += f", every one ending {forced.disposition}.{forced.status} ({forced.name})"
+        mode += f", every one ending {describe_ending(forced)}"
     rows = [
         ("Registry and gateway", options.base_url),
         ("Entry links", f"{options.base_url}/start"),
@@ -171,8 +195,8 @@ def _redirect_keys(api: KeyPair, access: str | None, secret: str | None) -> KeyP
     return _keys(access, secret, "--redirect-access-key", "--redirect-secret-key")
 
 
-def _outcome(text: str) -> Disposition:
-    match = _OUTCOME.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"--force-outcome must be DISPOSITION.STATUS, e.g. 1.0, not {text!r}")
-    return Disposition(int(match.group(1)), int(match.group(2)))
+def _outcome(text: str) -> SurveyEnding:
+    try:
+        return parse_ending(text)
+    except ValueError as error:
+        raise ValueError(f"--force-outcome: {error}") from error

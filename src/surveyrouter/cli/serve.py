@@ -13,6 +13,7 @@ from rich.table import Table
 from surveyrouter.bootstrap import build_runtime, prepare_database
 from surveyrouter.cli.root import app
 from surveyrouter.logging_setup import configure_logging
+from surveyrouter.sandbox.journal import JournalError
 from surveyrouter.server import build_server
 from surveyrouter.settings import SANDBOX_MOUNT, Settings
 
@@ -50,7 +51,11 @@ def serve(
             console.print(f"[red]cannot listen on {settings.host}:{settings.port}: {error}[/red]")
             raise typer.Exit(1) from error
         bound_port = listener.getsockname()[1]
-        application = build_server(runtime, bound_port)
+        try:
+            application = build_server(runtime, bound_port)
+        except JournalError as error:
+            console.print(f"[red]the sandbox exchange cannot start: {error}[/red]")
+            raise typer.Exit(1) from error
         print_urls(listener, sandbox=application.state.sandbox is not None)
         config = uvicorn.Config(application, log_config=None, access_log=False, log_level=None)
         uvicorn.Server(config).run(sockets=[listener])

@@ -13,11 +13,12 @@ from datetime import datetime
 from pathlib import Path
 
 from surveyrouter.domain.questions import QuestionLibrary
-from surveyrouter.networks.rex.gateway import Disposition
 from surveyrouter.networks.rex.signing import KeyPair
-from surveyrouter.sandbox.attributes import AttributeCatalogue
+from surveyrouter.sandbox.attributes import AttributeCatalogue, market_attributes
+from surveyrouter.sandbox.evolution import MarketSimulation
 from surveyrouter.sandbox.gateway import GatewaySimulator
 from surveyrouter.sandbox.market_state import open_registry
+from surveyrouter.sandbox.outcomes import SurveyEnding
 from surveyrouter.sandbox.registry import RegistryState
 
 Clock = Callable[[], datetime]
@@ -48,7 +49,7 @@ class SandboxOptions:
     # Test switches, off by default: no simulated market changes; every client survey ends
     # with this disposition.
     frozen: bool = False
-    forced_outcome: Disposition | None = None
+    forced_outcome: SurveyEnding | None = None
     # A person plays the respondent: /start leads to a prescreen page (the questions targeting
     # could not decide) and a survey page whose buttons pick the ending, instead of the
     # simulated client survey (so ``forced_outcome`` does not apply to it).
@@ -62,6 +63,7 @@ class SandboxExchange:
     gateway: GatewaySimulator
     attributes: AttributeCatalogue
     clock: Clock
+    simulation: MarketSimulation
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -103,11 +105,24 @@ def assemble_sandbox(
         forced=options.forced_outcome,
         catalogue=attributes,
     )
+    # The market the registry holds was drawn from the seed its state file names (a resumed
+    # market keeps its own); new opportunities continue that market, collections included.
+    market_seed = int(registry.meta("seed") or options.seed)
+    simulation = MarketSimulation(
+        registry,
+        random.Random(f"{market_seed}:evolution"),
+        clock,
+        market_seed=market_seed,
+        attributes=market_attributes(library),
+        live_base_url=options.base_url,
+        frozen=options.frozen,
+    )
     return SandboxExchange(
         options=options,
         registry=registry,
         gateway=gateway,
         attributes=attributes,
         clock=clock,
+        simulation=simulation,
         rng=rng,
     )

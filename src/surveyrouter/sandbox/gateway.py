@@ -48,6 +48,16 @@ from surveyrouter.sandbox.contexts import (
     ContextNotFound,
     ContextStore,
 )
+from surveyrouter.sandbox.outcomes import (
+    ABANDONED,
+    ANSWER_QUALITY,
+    CLIENT_DISQUALIFICATION,
+    CLIENT_OVER_QUOTA,
+    COMPLETE,
+    DEFAULT_MODEL,
+    OutcomeModel,
+    SurveyEnding,
+)
 from surveyrouter.sandbox.prescreen import AttributeDocuments, Question, questions_for, read_answers
 from surveyrouter.sandbox.respondents import (
     Respondent,
@@ -87,18 +97,10 @@ GATEWAY_PARAMETERS = frozenset(
 )  # fmt: skip
 
 PRESCREEN_FAILED = Disposition(2, 1)  # Dynata Disqualification
-COMPLETE = Disposition(1, 0)
-CLIENT_DISQUALIFICATION = Disposition(2, 2)
-CLIENT_OVER_QUOTA = Disposition(3, 2)
-ANSWER_QUALITY = Disposition(5, 1)
 DUPLICATE = Disposition(4, 1)
 
 # The endings a client survey can give, in the order the interactive survey page offers them.
 SURVEY_OUTCOMES = (COMPLETE, CLIENT_DISQUALIFICATION, CLIENT_OVER_QUOTA, ANSWER_QUALITY)
-
-# market.md: over-quota about 5-15 % of entrants (take 8 %), quality removals a few percent.
-OVER_QUOTA_RATE = 0.08
-QUALITY_RATE = 0.04
 
 
 class EntryRefused(ValueError):
@@ -150,6 +152,15 @@ class Visit:
 
 
 @dataclass(frozen=True)
+class Dropout:
+    """The respondent left inside the client survey and never came back: the exchange sends
+    no return and no callback (the partner sees a click without an outcome)."""
+
+    opportunity_id: int
+    respondent_id: str
+
+
+@dataclass(frozen=True)
 class Admission:
     """A verified entry: who came in, into which opportunity, and what goes back with them."""
 
@@ -186,8 +197,10 @@ class GatewaySimulator:
     clock: Callable[[], datetime]
     rng: random.Random = field(default_factory=random.Random)
     redirect_ttl: timedelta = timedelta(minutes=5)
-    # Test switch, off by default: every client survey ends with this disposition.
-    forced: Disposition | None = None
+    # How simulated client surveys end (market.md's rates).
+    outcomes: OutcomeModel = DEFAULT_MODEL
+    # Test switch, off by default: every client survey ends so (a disposition or ABANDONED).
+    forced: SurveyEnding | None = None
     respondents: dict[str, Respondent] = field(default_factory=dict)
     # Where the interactive prescreen finds the questions of non-standard attributes.
     catalogue: AttributeDocuments | None = None
@@ -197,8 +210,9 @@ class GatewaySimulator:
     session_ttl: timedelta = timedelta(hours=1)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
-    def start(self, url: str, user_agent: str = "") -> Visit:
-        """Serve one ``/start``: verify, evaluate, simulate, and say where to go back."""
+    def start(self, url: str, user_agent: str = "") -> Visit | Dropout:
+        """Serve one ``/start``: verify, evaluate, simulate, and say where to go back (or,
+        for a respondent who dropped out of the client survey, that nothing goes back)."""
         with self._lock:
             now = self.clock()
             admission, verdict = self._admit(url, user_agent, now)
@@ -206,10 +220,13 @@ class GatewaySimulator:
             ending = _refusal(verdict)
             if ending is None and verdict.result is Result.UNKNOWN and not self._prescreen(raw):
                 ending = PRESCREEN_FAILED
-            if ending is None:
-                ending = self._client_survey(raw)
-                self._count(raw, verdict.matched_quotas, ending)
-            return self._leave(admission, ending, now)
+            if ending is not None:
+                return self._leave(admission, ending, now)
+            survey_ending = self.outcomes.draw(raw, self.rng, self.forced)
+            self._count(raw, verdict.matched_quotas, survey_ending)
+            if survey_ending is ABANDONED:
+                return self._drop_out(admission)
+            return self._leave(admission, survey_ending, now)
 
     # --- interactive mode ----------------------------------------------------------------------
 
@@ -460,18 +477,15 @@ class GatewaySimulator:
         ]:
             del self.sessions[session_id]
 
-    def _client_survey(self, raw: Mapping[str, Any]) -> Disposition:
-        if self.forced is not None:
-            return self.forced
-        draw = self.rng.random()
-        if draw < OVER_QUOTA_RATE:
-            return CLIENT_OVER_QUOTA
-        if draw < OVER_QUOTA_RATE + QUALITY_RATE:
-            return ANSWER_QUALITY
-        # The client's own screener: qualifies about as often as the incidence rate says.
-        return COMPLETE if self.rng.random() < _incidence(raw) else CLIENT_DISQUALIFICATION
+    def _drop_out(self, admission: Admission) -> Dropout:
+        """The respondent entered the project and left it unfinished: a later entry into the
+        project is a duplicate, as at REX, but nothing excludes them elsewhere."""
+        project_id = admission.opportunity.project_id
+        if project_id is not None:
+            self.respondents[admission.respondent_id].entered_projects.add(project_id)
+        return Dropout(admission.opportunity.id, admission.respondent_id)
 
-    def _count(self, raw: Mapping[str, Any], fitted: tuple[str, ...], ending: Disposition) -> None:
+    def _count(self, raw: Mapping[str, Any], fitted: tuple[str, ...], ending: SurveyEnding) -> None:
         """REX §5.4 (INFERRED): STARTS counts every start, COMPLETES only completes."""
         counts = raw.get("evaluation") == "STARTS" or ending == COMPLETE
         if not counts or not fitted:

@@ -29,6 +29,7 @@ from surveyrouter.sandbox.contexts import ContextExists, ContextNotFound
 from surveyrouter.sandbox.exchange import SandboxExchange
 from surveyrouter.sandbox.gateway import (
     SURVEY_OUTCOMES,
+    Dropout,
     EntryContextExpired,
     EntryRefused,
     EntryUnauthorized,
@@ -51,7 +52,7 @@ from surveyrouter.sandbox.http import (
     shown,
     text,
 )
-from surveyrouter.sandbox.pages import end_page, prescreen_page, survey_page
+from surveyrouter.sandbox.pages import dropout_page, end_page, prescreen_page, survey_page
 from surveyrouter.sandbox.respondents import (
     RespondentInvalid,
     RespondentNotFound,
@@ -189,6 +190,7 @@ def start(request: Request, exchange: Exchange) -> Response:
     # Only the query is signed (§1.4); the host the request names plays no part.
     link = f"/start?{request.url.query}"
     agent = request.headers.get("user-agent", "")
+    entered: Visit | Session | Dropout
     try:
         if exchange.options.interactive:
             entered = exchange.gateway.open(link, agent)
@@ -198,6 +200,8 @@ def start(request: Request, exchange: Exchange) -> Response:
         raise refused(_entry_status(error), str(error)) from error
     if isinstance(entered, Session):
         return RedirectResponse(_session_url(exchange, entered.id), status_code=303)
+    if isinstance(entered, Dropout):
+        return HTMLResponse(dropout_page(entered.opportunity_id))
     return _send_back(exchange, entered, status=302)
 
 

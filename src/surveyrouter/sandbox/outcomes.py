@@ -153,3 +153,22 @@ def _number(value: object, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
     return float(value)
+
+
+def parse_ending(text: str) -> SurveyEnding:
+    """A forced ending as operators write it: ``DISPOSITION.STATUS`` (e.g. ``1.0``, ``2.2``) or
+    ``abandoned``; raises ``ValueError`` naming the accepted forms."""
+    cleaned = text.strip().lower()
+    if cleaned == ABANDONED.value:
+        return ABANDONED
+    disposition, dot, status = cleaned.partition(".")
+    if dot and disposition.isdigit() and status.isdigit():
+        return Disposition(int(disposition), int(status))
+    raise ValueError(f"an ending is DISPOSITION.STATUS (e.g. 1.0) or abandoned, not {text!r}")
+
+
+def describe_ending(ending: SurveyEnding) -> str:
+    """``1.0 (Complete)``, or ``abandoned``."""
+    if ending is ABANDONED:
+        return ABANDONED.value
+    return f"{ending.disposition}.{ending.status} ({ending.name})"

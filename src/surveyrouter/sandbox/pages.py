@@ -66,6 +66,15 @@ def end_page(disposition: Disposition, parameters: Mapping[str, str]) -> str:
     )
 
 
+def dropout_page(opportunity_id: int) -> str:
+    """Where a simulated respondent who left the client survey unfinished ends up."""
+    return _page(
+        "Survey left unfinished",
+        f"<p>The respondent left survey {opportunity_id} without finishing it (a simulated "
+        "drop-off). As at REX, nothing goes back to the partner: no return, no callback.</p>",
+    )
+
+
 def _about(session: Session) -> str:
     opportunity = session.admission.opportunity
     return (

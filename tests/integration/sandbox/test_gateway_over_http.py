@@ -50,6 +50,7 @@ from surveyrouter.networks.rex.signing import KeyPair, sign_request
 from surveyrouter.sandbox.app import create_sandbox_app
 from surveyrouter.sandbox.exchange import SandboxExchange, SandboxOptions, assemble_sandbox
 from surveyrouter.sandbox.market import Market
+from surveyrouter.sandbox.outcomes import ABANDONED
 from surveyrouter.sandbox.registry import RegistryState
 from surveyrouter.store.question_library import load_question_library
 from tests.clock import Clock
@@ -315,6 +316,19 @@ def test_the_forced_outcome_decides_every_client_survey(
             Disposition(5, 1)
         )
         assert box.quota_count(13231, MALE_18_24) == 250  # COMPLETES: an over-quota is no count
+
+
+def test_a_respondent_who_drops_out_is_shown_a_page_and_nothing_goes_back(
+    rex_fixtures: Path, partner: Partner
+) -> None:
+    with sandbox_serving(rex_fixtures, options_for(partner, forced_outcome=ABANDONED)) as box:
+        response = box.enter(link(box, box.live(13231), "r-left", **YOUNG_MAN))
+
+        assert response.status_code == 200
+        assert "location" not in response.headers
+        assert "without finishing" in response.text
+        assert partner.callbacks == []
+        assert partner.returns == []
 
 
 def test_a_callback_that_fails_is_logged_and_the_respondent_still_goes_back(
@@ -803,7 +817,7 @@ def test_the_sandbox_command_refuses_a_bad_forced_outcome() -> None:
     )  # fmt: skip
 
     assert result.returncode == 2
-    assert "--force-outcome must be DISPOSITION.STATUS" in result.stdout
+    assert "--force-outcome: an ending is DISPOSITION.STATUS" in result.stdout
 
 
 def read_base_url(process: subprocess.Popen[str]) -> tuple[str, str]:

@@ -21,7 +21,7 @@ KEYS = ["--access-key", "api-key", "--secret-key", "api-secret"]
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--force-outcome", "complete"], "--force-outcome must be DISPOSITION.STATUS"),
+        (["--force-outcome", "complete"], "--force-outcome: an ending is DISPOSITION.STATUS"),
         (["--force-outcome", "1.0", "--interactive"], "exclude each other"),
         (["--redirect-access-key", "only-one"], "give both --redirect-access-key"),
         (["--partner-return-url", "ftp://partner/return"], "--partner-return-url must be"),

@@ -19,6 +19,7 @@ from surveyrouter.networks.rex.signing import KeyPair
 from surveyrouter.sandbox.gateway import (
     CLIENT_DISQUALIFICATION,
     COMPLETE,
+    Dropout,
     EntryContextExpired,
     EntryRefused,
     GatewaySimulator,
@@ -30,6 +31,7 @@ from surveyrouter.sandbox.gateway import (
     Visit,
     device_of,
 )
+from surveyrouter.sandbox.outcomes import ABANDONED
 from surveyrouter.sandbox.respondents import (
     RespondentInvalid,
     RespondentNotFound,
@@ -218,14 +220,33 @@ def test_outcomes_follow_the_incidence_rate_over_many_entries(
     for group in market.opportunities[13231]["quotas"]:
         for quota in group:
             quota["count"] = 10_000
-    endings = [
-        gateway.start(link_for(market, 13231, f"many-{i}", **YOUNG_MAN), PHONE).disposition
-        for i in range(600)
+    visits = [
+        gateway.start(link_for(market, 13231, f"many-{i}", **YOUNG_MAN), PHONE) for i in range(800)
     ]
-    completes = endings.count(COMPLETE) / len(endings)
-    assert 0.35 < completes < 0.55  # 50 % of the 88 % not over quota or removed for quality
+    endings = [v.disposition for v in visits if isinstance(v, Visit)]
+    dropouts = [v for v in visits if isinstance(v, Dropout)]
+    model = gateway.outcomes
+    stayed = 1 - model.drop_off_rate(market.opportunities[13231]["length_of_interview"])
+    expected = stayed * (1 - model.over_quota_rate) * 0.5 * (1 - model.quality_rate)
+    assert abs(endings.count(COMPLETE) / len(visits) - expected) < 0.06
+    assert abs(len(dropouts) / len(visits) - (1 - stayed)) < 0.05
     assert Disposition(3, 2) in endings
     assert Disposition(5, 1) in endings
+
+
+def test_a_respondent_who_drops_out_gets_no_return_and_is_a_duplicate_afterwards(
+    market: FakeMarket, gateway: GatewaySimulator
+) -> None:
+    gateway.forced = ABANDONED
+
+    left = gateway.start(link_for(market, 13231, "leaver", **YOUNG_MAN), PHONE)
+
+    assert isinstance(left, Dropout)
+    assert left.respondent_id == "leaver"
+    gateway.forced = None
+    again = gateway.start(link_for(market, 13231, "leaver", **YOUNG_MAN), PHONE)
+    assert isinstance(again, Visit)
+    assert again.disposition == Disposition(4, 1)
 
 
 def test_devices_are_read_from_the_user_agent() -> None:
