@@ -9,9 +9,10 @@ Figures follow `specs/market.md`: LOI, IR, completes and days in field are its p
 quantiles (§2); CPI is its fitted IR/LOI curve at wholesale (0.45 of the reseller price), by
 country, with B2B projects (category BUSINESS, one in ten) at 4-5x (§1); about 73 % of surveys
 accept phones (§2); attributes are targeted most-targeted first, age, gender and postal code
-ahead of the rest (§5). Targeting follows the REX fixtures: shared gender and age-bracket cells,
-interlocked gender × age quotas and layered ones, postal COLLECTION filters, negated LISTs,
-attribute-28 exclusions. `tests/unit/sandbox/test_market.py` pins each figure.
+ahead of the rest (§5), or by the weights they are given, per country and for B2B projects.
+Targeting follows the REX fixtures: shared gender and age-bracket cells, interlocked gender × age
+quotas and layered ones, postal COLLECTION filters, negated LISTs, attribute-28 exclusions.
+`tests/unit/sandbox/test_market.py` pins each figure.
 
 Everything is drawn from one `random.Random(seed)`: the same arguments always give the same market,
 on any machine, and the clock is never read. A `Continuation` draws a later batch of the same
@@ -194,7 +195,8 @@ class SyntheticAttribute:
     `weight` is how often buyers target the attribute, relative to the market's others; None
     ranks it by its place in the market's list, most-targeted first (see `_rank_weight`).
     `countries`, when not empty, are the only countries whose opportunities target it (ethnicity
-    is a US question, say).
+    is a US question, say). `b2b_weight`, when set, replaces the weight on B2B projects (category
+    BUSINESS), which target job title or industry more than consumer projects do.
     """
 
     id: int
@@ -202,10 +204,15 @@ class SyntheticAttribute:
     answers: tuple[str, ...]
     weight: float | None = None
     countries: frozenset[str] = frozenset()
+    b2b_weight: float | None = None
 
     def __post_init__(self) -> None:
         if self.weight is not None and not self.weight > 0:
             raise ValueError(f"attribute {self.id}: weight must be positive, got {self.weight}")
+        if self.b2b_weight is not None and not self.b2b_weight > 0:
+            raise ValueError(
+                f"attribute {self.id}: b2b_weight must be positive, got {self.b2b_weight}"
+            )
 
 
 @dataclass(frozen=True)
@@ -528,13 +535,17 @@ def _rank_weight(rank: int) -> float:
 
 
 def _attribute_tables(
-    attributes: Sequence[SyntheticAttribute],
+    attributes: Sequence[SyntheticAttribute], business: bool = False
 ) -> dict[str | None, tuple[SyntheticAttribute, ...]]:
-    """Quantile tables of attributes by targeting weight, per country (None: any other)."""
-    weighted = [
-        (attribute, _rank_weight(rank) if attribute.weight is None else attribute.weight)
-        for rank, attribute in enumerate(attributes)
-    ]
+    """Quantile tables of attributes by targeting weight, per country (None: any other); with
+    `business`, for B2B projects (an attribute's `b2b_weight` over its weight)."""
+
+    def weight(rank: int, attribute: SyntheticAttribute) -> float:
+        if business and attribute.b2b_weight is not None:
+            return attribute.b2b_weight
+        return _rank_weight(rank) if attribute.weight is None else attribute.weight
+
+    weighted = [(attribute, weight(rank, attribute)) for rank, attribute in enumerate(attributes)]
     countries = sorted({country for attribute in attributes for country in attribute.countries})
     tables: dict[str | None, tuple[SyntheticAttribute, ...]] = {}
     for country in [None, *countries]:
@@ -682,6 +693,11 @@ class _MarketBuilder:
             attribute.id: _shuffles(self.rng, attribute.answers) for attribute in self.attributes
         }
         self.attribute_tables = _attribute_tables(self.attributes)
+        self.b2b_attribute_tables = (
+            _attribute_tables(self.attributes, business=True)
+            if any(attribute.b2b_weight is not None for attribute in self.attributes)
+            else self.attribute_tables
+        )
         self.postal_codes = self._postal_codes()
         self.postal_collections = self._postal_collections()
         self.invite_collections = self._invite_collections()
@@ -689,6 +705,7 @@ class _MarketBuilder:
             "attributes",
             "answer_orders",
             "attribute_tables",
+            "b2b_attribute_tables",
             "postal_codes",
             "postal_collections",
             "postal_collection_ids",
@@ -844,15 +861,17 @@ class _MarketBuilder:
         self.project_ids.append(self.next_project_id)
         language, country, cpi_factor = _LOCALES[bits(_TABLE_BITS)]
         days_in_field = _DAYS_IN_FIELD[bits(_TABLE_BITS)]
+        tables = self.attribute_tables
         if self.random() < _B2B_SHARE:
             low, high = _B2B_MULTIPLE
             cpi_factor *= low + (high - low) * self.random()
             categories = [BUSINESS_CATEGORY]
+            tables = self.b2b_attribute_tables
         else:
             categories = [_CONSUMER_CATEGORIES[bits(_TABLE_BITS)]]
         if self.random() < 0.2:
             categories.append(_CONSUMER_CATEGORIES[bits(_TABLE_BITS)])
-        self.attribute_table = self.attribute_tables.get(country, self.attribute_tables[None])
+        self.attribute_table = tables.get(country, tables[None])
         # Created within its time in field and a day before `as_of`, so that its later quota
         # groups (up to ~18 h later, see `_opportunity`) still precede `as_of`.
         created_ms = self.as_of_ms - 86_400_000 - int(self.random() * days_in_field * 86_400_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -746,6 +747,26 @@ def test_an_attribute_weight_and_countries_steer_its_targeting() -> None:
     assert shares[2008] > 0.02
     with pytest.raises(ValueError, match="weight must be positive"):
         SyntheticAttribute(1, "single", ("1", "2"), weight=0.0)
+
+
+def test_a_b2b_weight_steers_targeting_on_b2b_projects_only() -> None:
+    given = [
+        SyntheticAttribute(2001, "single", ("200101", "200102", "200103")),
+        SyntheticAttribute(2002, "single", ("200201", "200202", "200203")),
+        SyntheticAttribute(2011, "single", ("201101", "201102", "201103"), b2b_weight=1.0),
+    ]
+    market = generate_market(3000, seed=2, attributes=given)
+    business = [o for o in market.opportunities if is_business(o)]
+    consumer = [o for o in market.opportunities if not is_business(o)]
+    assert len(business) > 150
+    on_business = targeting_shares(dataclasses.replace(market, opportunities=business))
+    on_consumer = targeting_shares(dataclasses.replace(market, opportunities=consumer))
+    # Ten times its rank weight (1/10) on B2B projects; consumer projects keep the rank weight.
+    assert on_business[2011] > 1.5 * on_business[2001]
+    assert on_business[2011] > 1.5 * on_consumer[2011]
+    assert on_consumer[2011] < on_consumer[2001]
+    with pytest.raises(ValueError, match="b2b_weight must be positive"):
+        SyntheticAttribute(1, "single", ("1", "2"), b2b_weight=-1.0)
 
 
 # -- later batches (Continuation) -----------------------------------------------------------------
