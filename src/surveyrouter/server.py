@@ -17,6 +17,7 @@ from surveyrouter.bootstrap import SANDBOX, Runtime, sandbox_options, sync_targe
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.sandbox.exchange import SandboxExchange, build_sandbox
 from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.services.recently_parsed import RecentlyParsed
 from surveyrouter.store.question_library import load_question_library
 from surveyrouter.store.sync_state import get_sync_state
 from surveyrouter.workers.loops import BackgroundLoops, Loop
@@ -42,7 +43,9 @@ def build_server(runtime: Runtime, port: int, clock: Clock = _now) -> FastAPI:
     if settings.sandbox_enabled and not settings.sandbox_url:
         sandbox = embedded_sandbox(runtime, port, clock)
         loops |= sandbox_loops(sandbox)
-    feed = IndexFeed(Matcher(), runtime.sessions)
+    # What this process's sync workers parse, its feed need not parse again.
+    parsed = RecentlyParsed()
+    feed = IndexFeed(Matcher(), runtime.sessions, parsed=parsed)
     started = time.perf_counter()
     applied = feed.catch_up()
     logger.info(
@@ -53,7 +56,7 @@ def build_server(runtime: Runtime, port: int, clock: Clock = _now) -> FastAPI:
     )
     loops |= feed_loop(runtime, feed)
     if settings.sync_enabled:
-        loops |= sync_loops(runtime, sync_targets(settings, port))
+        loops |= sync_loops(runtime, sync_targets(settings, port), parsed)
     return create_app(runtime, sandbox=sandbox, feed=feed, background=BackgroundLoops(loops))
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -157,10 +158,12 @@ def test_healthz_answers_503_when_the_database_is_down() -> None:
     assert "surveyrouter_http_requests_total" in metrics.text
 
 
-def test_serve_migrates_prints_its_urls_and_answers(database_url: str) -> None:
+def test_serve_migrates_prints_its_urls_and_answers(database_url: str, tmp_path: Path) -> None:
     environment = {
         **os.environ,
         "SURVEYROUTER_DATABASE_URL": database_url,
+        "SURVEYROUTER_SANDBOX_STATE_PATH": str(tmp_path / "sandbox-exchange.db"),
+        "SURVEYROUTER_SANDBOX_OPPORTUNITIES": "200",
         "SURVEYROUTER_LOG_LEVEL": "INFO",
         "COLUMNS": "120",
     }

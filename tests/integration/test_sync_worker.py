@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,10 @@ import pytest
 
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.matcher import Matcher
+from surveyrouter.domain.opportunity import Opportunity
+from surveyrouter.networks.rex.opportunities import parse_opportunity
 from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.services.recently_parsed import RecentlyParsed
 from surveyrouter.services.sync import SyncSettings, SyncWorker
 from surveyrouter.store.collections import get_collection
 from surveyrouter.store.db import transaction
@@ -79,6 +83,38 @@ def test_the_fixture_queue_reaches_the_store_and_the_matcher(
     assert state is not None
     assert (state.live_count, state.closed_count) == (len(open_ids), len(items) - len(open_ids))
     assert state.last_success_at == T0
+
+
+def test_the_feed_takes_what_its_own_worker_parsed_and_parses_only_the_rest(
+    runtime: Runtime, registry: FakeRegistry, items: dict[int, dict[str, Any]]
+) -> None:
+    clock = Clock(T0)
+    parsed = RecentlyParsed()
+    worker = SyncWorker(registry, runtime.sessions, NETWORK, clock, parsed=parsed)
+    first, *rest = items.values()
+    registry.notify(notification(first, T0 - timedelta(seconds=20)))
+    worker.step()
+    # Another process writes the others: this process's cache has never seen them.
+    other = SyncWorker(registry, runtime.sessions, NETWORK, clock)
+    for raw in rest:
+        registry.notify(notification(raw, T0 - timedelta(seconds=20)))
+    other.step()
+    parses: list[int] = []
+
+    def counting_parse(raw: Mapping[str, Any], network: str) -> Opportunity:
+        parses.append(raw["id"])
+        return parse_opportunity(raw, network)
+
+    cached, plain = Matcher(), Matcher()
+    IndexFeed(cached, runtime.sessions, parse=counting_parse, parsed=parsed).catch_up()
+    IndexFeed(plain, runtime.sessions).catch_up()
+
+    open_rest = [raw["id"] for raw in rest if raw["status"] == "OPEN"]
+    assert sorted(parses) == sorted(open_rest)
+    assert len(parsed) == 0  # taken back, not kept
+    assert {i for i in items if cached.slot_of(NETWORK, i) is not None} == {
+        i for i in items if plain.slot_of(NETWORK, i) is not None
+    }
 
 
 def test_a_closing_notification_takes_the_opportunity_out_of_matching(

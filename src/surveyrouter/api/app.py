@@ -53,6 +53,8 @@ def create_app(
         finally:
             if background is not None:
                 background.stop()
+            if sandbox is not None:
+                sandbox.close()
 
     app = FastAPI(
         title="surveyrouter",

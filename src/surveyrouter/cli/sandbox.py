@@ -143,6 +143,7 @@ def sandbox(
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         market.stop()
+        exchange.close()
 
 
 def base_url_of(listener: socket.socket) -> str:

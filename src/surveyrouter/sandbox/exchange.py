@@ -66,6 +66,10 @@ class SandboxExchange:
     simulation: MarketSimulation
     rng: random.Random = field(default_factory=random.Random)
 
+    def close(self) -> None:
+        """Let go of the state file; call when the server stops."""
+        self.registry.close()
+
 
 def build_sandbox(
     options: SandboxOptions, library: QuestionLibrary, clock: Clock

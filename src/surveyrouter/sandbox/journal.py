@@ -11,6 +11,7 @@ stands in for a remote exchange and shares nothing with the router's store.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -90,26 +91,35 @@ class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # One sandbox per state file: a second would hand out the same market twice and
+        # overwrite the first one's queues.
+        self._lock_file = open(path.with_name(path.name + ".lock"), "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            self._lock_file.close()
+            raise JournalError(f"{path} is in use by another sandbox exchange") from error
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as error:
-            self._db.close()
+            self.close()
             raise JournalError(f"{path} is not a sandbox state file: {error}") from error
         version = self.load_meta("schema_version")
         if version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.commit()
         elif int(version) > SCHEMA_VERSION:
-            self._db.close()
+            self.close()
             raise JournalError(
                 f"{path} was written by a newer surveyrouter (state version {version})"
             )
 
     def close(self) -> None:
         self._db.close()
+        self._lock_file.close()  # releases the lock
 
     def commit(self) -> None:
         self._db.commit()

@@ -30,8 +30,8 @@ one lock, so the HTTP app's threads and a test changing the market may interleav
 from __future__ import annotations
 
 import copy
-import heapq
 import itertools
+import json
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from surveyrouter import json_codec
 from surveyrouter.networks.rex.registry import MAX_LIMIT, MAX_VISIBILITY_TIMEOUT, Shard
 from surveyrouter.networks.rex.signing import format_expiration
 from surveyrouter.sandbox.journal import Journal, Kind, Snapshot, StoredPending, StoredRecord
@@ -92,6 +93,12 @@ class _Record:
     version: int
     sequence: int  # when it was last (re)notified; queues deliver the lowest first
     notified: str  # an opportunity's ``notified``; an invite message's outer ``created`` (§2.6)
+    encoded: bytes | None = None  # the document as JSON, made once per version when delivered
+
+    def json(self) -> bytes:
+        if self.encoded is None:
+            self.encoded = json_codec.dump_bytes(self.document)
+        return self.encoded
 
 
 @dataclass(slots=True)
@@ -104,11 +111,22 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Queue:
+    """One key's queue. ``pending`` is kept in delivery order (the records' ``sequence``), so a
+    receive reads from the front instead of sorting the whole queue."""
+
     pending: dict[int, _Pending] = field(default_factory=dict)
 
     def requeue(self, identifier: int) -> None:
-        entry = self.pending.setdefault(identifier, _Pending())
+        """Queue an item that has just taken the newest sequence: it moves to the back."""
+        entry = self.pending.pop(identifier, None) or _Pending()
         entry.hidden_until = None
+        self.pending[identifier] = entry
+
+    @classmethod
+    def ordered(cls, records: dict[int, _Record], entries: dict[int, _Pending]) -> _Queue:
+        """A queue of ``entries`` in their records' sequence order."""
+        ids = sorted(entries, key=lambda identifier: records[identifier].sequence)
+        return cls({identifier: entries[identifier] for identifier in ids})
 
     def take(
         self,
@@ -118,13 +136,14 @@ class _Queue:
         visibility: timedelta,
         accept: Callable[[int], bool],
     ) -> list[_Record]:
-        visible = [
-            identifier
-            for identifier, entry in self.pending.items()
-            if accept(identifier) and (entry.hidden_until is None or now >= entry.hidden_until)
-        ]
+        chosen: list[int] = []
+        for identifier, entry in self.pending.items():
+            if len(chosen) == limit:
+                break
+            if accept(identifier) and (entry.hidden_until is None or now >= entry.hidden_until):
+                chosen.append(identifier)
         taken = []
-        for identifier in heapq.nsmallest(limit, visible, key=lambda i: records[i].sequence):
+        for identifier in chosen:
             record = records[identifier]
             entry = self.pending[identifier]
             entry.delivered = record.version
@@ -174,6 +193,14 @@ class RegistryState:
         self._journal = journal
         if journal is not None:
             self._restore(journal.load())
+
+    def close(self) -> None:
+        """Let go of the state file (another process may then open it); memory stays usable
+        but changes are no longer kept."""
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
 
     @property
     def empty(self) -> bool:
@@ -280,14 +307,31 @@ class RegistryState:
         """Up to ``limit`` queued opportunities for ``access_key``, oldest-notified first, as
         ``(items, count, total)``: count is ``len(items)``, total the unacknowledged in the
         key's whole queue."""
+        taken, total = self._receive(access_key, limit, shard, visibility_timeout)
+        return [json.loads(record) for record in taken], len(taken), total
+
+    def receive_json(
+        self,
+        access_key: str,
+        limit: int = DEFAULT_LIMIT,
+        shard: Shard | None = None,
+        visibility_timeout: int = 0,
+    ) -> tuple[bytes, int, int]:
+        """``receive``, with the items as the JSON array the HTTP answer sends: each version
+        of a document is encoded once, however often it is delivered."""
+        taken, total = self._receive(access_key, limit, shard, visibility_timeout)
+        return b"[" + b",".join(taken) + b"]", len(taken), total
+
+    def _receive(
+        self, access_key: str, limit: int, shard: Shard | None, visibility_timeout: int
+    ) -> tuple[list[bytes], int]:
         visibility = _check_receive(limit, visibility_timeout)
         with self._lock, self._operation():
             queue = self._queue("opportunity", access_key)
             accept = _shard_filter(shard)
             taken = queue.take(self._opportunities, limit, self._clock(), visibility, accept)
             self._save_pending("opportunity", access_key, queue, taken)
-            items = [copy.deepcopy(record.document) for record in taken]
-            return items, len(items), len(queue.pending)
+            return [record.json() for record in taken], len(queue.pending)
 
     def ack(self, access_key: str, opportunity_ids: Iterable[int]) -> int:
         """Acknowledge deliveries to ``access_key``; returns how many items left the queue."""
@@ -302,8 +346,10 @@ class RegistryState:
         """Queue every opportunity again for ``access_key``, as for a new partner."""
         with self._lock, self._operation():
             queue = self._queue("opportunity", access_key)
-            for identifier in self._opportunities:
-                queue.requeue(identifier)
+            entries = {i: queue.pending.get(i) or _Pending() for i in self._opportunities}
+            for entry in entries.values():
+                entry.hidden_until = None
+            queue.pending = _Queue.ordered(self._opportunities, entries).pending
             self._save_pending("opportunity", access_key, queue, self._opportunities)
 
     def pending(self, access_key: str) -> int:
@@ -468,6 +514,7 @@ class RegistryState:
         mutate(document)
         document["id"] = identifier  # the id names the queue item; it stays
         record.document = document
+        record.encoded = None
         record.notified = _timestamp(self._clock())
         record.document[stamp] = record.notified
         record.version += 1
@@ -495,7 +542,7 @@ class RegistryState:
         if queue is None:
             # A new partner starts with everything the registry holds.
             records = self._records(kind)
-            queue = _Queue({identifier: _Pending() for identifier in records})
+            queue = _Queue.ordered(records, {identifier: _Pending() for identifier in records})
             queues[access_key] = queue
             if self._journal is not None:
                 self._journal.save_queue(kind, access_key)
@@ -550,8 +597,10 @@ class RegistryState:
             collection_id = str(self._invites[identifier].document.get("collection_id"))
             self._invite_collections.setdefault(collection_id, []).append(identifier)
         for (kind, access_key), entries in snapshot.queues.items():
-            self._queues(kind)[access_key] = _Queue(
-                {e.id: _Pending(e.delivered, e.hidden_until) for e in entries}
+            records = self._records(kind)
+            self._queues(kind)[access_key] = _Queue.ordered(
+                records,
+                {e.id: _Pending(e.delivered, e.hidden_until) for e in entries if e.id in records},
             )
         last = max(
             (r.sequence for r in (*self._opportunities.values(), *self._invites.values())),

@@ -41,21 +41,18 @@ INVITE_CSV_COLUMNS = ("id", "collection_id", "respondent_id", "expiration", "cre
 router = APIRouter()
 
 
-@router.post("/receive-notifications")
-def receive_notifications(
-    caller: Caller, registry: Registry, response: Response
-) -> list[dict[str, Any]]:
+@router.post("/receive-notifications", response_class=Response)
+def receive_notifications(caller: Caller, registry: Registry) -> Response:
     body = object_body(caller.body)
-    items, count, total = registry.receive(
+    items, count, total = registry.receive_json(
         caller.access_key,
         limit=integer(body, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT),
         shard=_shard(body.get("shards")),
         visibility_timeout=integer(body, "visibility_timeout", 0, MAX_VISIBILITY_TIMEOUT, 0),
     )
     # §2.1, documented in the 2022 updates; underscores, not hyphens.
-    response.headers["notification_count"] = str(count)
-    response.headers["notification_total"] = str(total)
-    return items
+    headers = {"notification_count": str(count), "notification_total": str(total)}
+    return Response(items, media_type="application/json", headers=headers)
 
 
 @router.post("/ack-notifications", status_code=204, response_class=Response)

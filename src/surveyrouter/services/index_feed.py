@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.domain.opportunity import CellKind, Opportunity, OpportunityStatus
 from surveyrouter.networks.rex.opportunities import parse_opportunity
+from surveyrouter.services.recently_parsed import RecentlyParsed
 from surveyrouter.store.collections import get_collections
-from surveyrouter.store.opportunities import StoredOpportunity, changes_since
+from surveyrouter.store.opportunities import Change, change_feed, raw_payloads
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class IndexFeed:
         parse: Parse = parse_opportunity,
         batch_size: int = DEFAULT_BATCH_SIZE,
         last_seq: int = 0,
+        parsed: RecentlyParsed | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -52,6 +54,7 @@ class IndexFeed:
         self.parse = parse
         self.batch_size = batch_size
         self.last_seq = last_seq
+        self.parsed = parsed
         self.lock = threading.RLock()
         self._loaded_collections: set[str] = set()
         # Referenced by an indexed opportunity but not in the store yet: the sync worker
@@ -67,7 +70,7 @@ class IndexFeed:
         self._load_awaited_collections()
         while True:
             with self.sessions() as session:
-                rows = changes_since(session, self.last_seq, limit=self.batch_size)
+                rows = change_feed(session, self.last_seq, limit=self.batch_size)
             if not rows:
                 return applied
             with self.lock:
@@ -93,20 +96,32 @@ class IndexFeed:
                 logger.exception("index feed: catching up failed at change %d", self.last_seq)
             stop.wait(interval)
 
-    def _apply(self, rows: list[StoredOpportunity]) -> None:
+    def _apply(self, rows: list[Change]) -> None:
         # Each (network, id) appears at most once in a batch (a row carries one change_seq),
         # so adding and removing in two passes cannot reorder two changes of one opportunity.
         live: list[Opportunity] = []
         gone: list[tuple[str, int]] = []
-        for row in rows:
+        # The row's normalized status decides, not the raw JSON: an opportunity the exchange
+        # stopped knowing is closed there while its last payload is kept as sent.
+        open_rows = [row for row in rows if row.status is OpportunityStatus.OPEN]
+        gone += [
+            (r.network_id, r.external_id) for r in rows if r.status is not OpportunityStatus.OPEN
+        ]
+        known = self._known(rows)  # every row's entry is taken, the closed ones' too
+        missing = [row.change_seq for row in open_rows if row.change_seq not in known]
+        payloads: dict[int, dict[str, Any]] = {}
+        if missing:
+            with self.sessions() as session:
+                payloads = raw_payloads(session, missing)
+        for row in open_rows:
             key = (row.network_id, row.external_id)
-            # The row's normalized status decides, not the raw JSON: an opportunity the
-            # exchange stopped knowing is closed there while its last payload is kept as sent.
-            if row.status is not OpportunityStatus.OPEN:
-                gone.append(key)
-                continue
             try:
-                opportunity = self.parse(row.raw, row.network_id)
+                opportunity = known.get(row.change_seq)
+                if opportunity is None:
+                    raw = payloads.get(row.change_seq)
+                    if raw is None:
+                        continue  # overwritten since: its newer change comes later in the feed
+                    opportunity = self.parse(raw, row.network_id)
             except ValueError as error:
                 logger.warning("index feed: opportunity %s/%s skipped: %s", *key, error)
                 gone.append(key)
@@ -118,6 +133,18 @@ class IndexFeed:
         self.matcher.remove(gone)
         self._load_collections(live)
         self._add(live)
+
+    def _known(self, rows: list[Change]) -> dict[int, Opportunity]:
+        """The opportunities this process's sync worker parsed before writing these very
+        changes, by change number; the others are parsed from the stored JSON."""
+        known: dict[int, Opportunity] = {}
+        if self.parsed is None:
+            return known
+        for row in rows:
+            cached = self.parsed.take(row.network_id, row.external_id, row.change_seq)
+            if cached is not None and cached.network == row.network_id:
+                known[row.change_seq] = cached
+        return known
 
     def _add(self, opportunities: list[Opportunity]) -> None:
         try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,12 +27,13 @@ from surveyrouter.networks.rex.registry import (
     RegistryUnavailable,
     Shard,
 )
+from surveyrouter.services.recently_parsed import RecentlyParsed
 from surveyrouter.store.collections import get_collections, put_collection
 from surveyrouter.store.db import transaction
 from surveyrouter.store.opportunities import (
     close_opportunities,
     stale_open_ids,
-    upsert_opportunities,
+    write_opportunities,
 )
 from surveyrouter.store.sync_state import record_sync_error, record_sync_success
 
@@ -74,6 +76,18 @@ class SyncSettings:
     idle_sleep: float = 5.0  # §2.1, §9.5: "If empty, sleep 5 s"
     backoff_initial: float = 1.0
     backoff_max: float = 300.0
+    download_concurrency: int = 8  # collection downloads in flight at once
+    # The live/paused/closed counts of the sync state are recounted at most this often (a
+    # count scans the network's opportunities; every batch of a busy queue need not).
+    recount_interval: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A batch received, with the collections it needs that were downloaded for it."""
+
+    batch: NotificationBatch
+    downloads: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +122,17 @@ class SyncWorker:
         network_id: str,
         clock: Clock,
         settings: SyncSettings | None = None,
+        parsed: RecentlyParsed | None = None,
     ) -> None:
+        """``parsed``, when this process's index feed shares it, receives every opportunity
+        written, so the feed need not parse it again."""
         self.registry = registry
         self.sessions = sessions
         self.network_id = network_id
         self.clock = clock
         self.settings = settings or SyncSettings()
+        self._last_recount: datetime | None = None
+        self.parsed = parsed
 
     def step(self) -> StepResult:
         """Receive one batch, store it, commit, then ack it; record the sync state.
@@ -121,6 +140,11 @@ class SyncWorker:
         Raises what the registry or the store raised; then nothing was acked (though what was
         committed stays committed, and comes again harmlessly).
         """
+        return self.store(self.fetch())
+
+    def fetch(self) -> Fetched:
+        """The exchange half of a step: receive one batch and download the collections it
+        needs that the store lacks. Writes nothing."""
         settings = self.settings
         batch = self.registry.receive_notifications(
             settings.batch_limit,
@@ -138,24 +162,45 @@ class SyncWorker:
             )
         # Downloads happen before the write transaction opens: a PROCESSING collection can take
         # a minute and a half, and SQLite's write lock must not be held that long.
-        downloads = self._download_missing(r.opportunity for r in batch.received)
+        return Fetched(batch, self._download_missing(r.opportunity for r in batch.received))
+
+    def store(self, fetched: Fetched) -> StepResult:
+        """The store half of a step: write a fetched batch, commit, then ack it."""
+        settings = self.settings
+        batch, downloads = fetched.batch, fetched.downloads
         now = self.clock()
-        with transaction(self.sessions) as session:
-            written = upsert_opportunities(
-                session,
-                self.network_id,
-                [(item.opportunity, item.raw) for item in batch.received],
-                at=now,
-            )
-            for collection_id, values in downloads.items():
-                put_collection(session, self.network_id, collection_id, values, fetched_at=now)
-            record_sync_success(
-                session,
-                self.network_id,
-                at=now,
-                newest_notified=_newest_notified(batch.received),
-                rejected=len(batch.rejected),
-            )
+        written: list[tuple[Opportunity, int]] = []
+        try:
+            with transaction(self.sessions) as session:
+                written = write_opportunities(
+                    session,
+                    self.network_id,
+                    [(item.opportunity, item.raw) for item in batch.received],
+                    at=now,
+                )
+                self._offer(written)
+                for collection_id, values in downloads.items():
+                    put_collection(session, self.network_id, collection_id, values, fetched_at=now)
+                # A full batch means more is queued: its counts are recounted now and then, and
+                # always once the queue runs short, so they are right whenever the queue is quiet.
+                recount = (
+                    len(batch) < settings.batch_limit
+                    or self._last_recount is None
+                    or now - self._last_recount >= settings.recount_interval
+                )
+                record_sync_success(
+                    session,
+                    self.network_id,
+                    at=now,
+                    newest_notified=_newest_notified(batch.received),
+                    rejected=len(batch.rejected),
+                    recount=recount,
+                )
+        except BaseException:
+            self._withdraw(written)
+            raise
+        if recount:
+            self._last_recount = now
         # Only now: acking before the commit could lose a batch that then failed to commit.
         ids = list(dict.fromkeys(batch.ids))
         if ids:
@@ -207,18 +252,24 @@ class SyncWorker:
                 )
         downloads = self._download_missing(item.opportunity for item in fetched)
         now = self.clock()
-        with transaction(self.sessions) as session:
-            written = upsert_opportunities(
-                session,
-                self.network_id,
-                [(item.opportunity, item.raw) for item in fetched],
-                at=now,
-                # A notification stored while we were asking is newer than what we got.
-                unless_written_since=started,
-            )
-            for collection_id, values in downloads.items():
-                put_collection(session, self.network_id, collection_id, values, fetched_at=now)
-            closed = close_opportunities(session, self.network_id, gone, at=now)
+        written: list[tuple[Opportunity, int]] = []
+        try:
+            with transaction(self.sessions) as session:
+                written = write_opportunities(
+                    session,
+                    self.network_id,
+                    [(item.opportunity, item.raw) for item in fetched],
+                    at=now,
+                    # A notification stored while we were asking is newer than what we got.
+                    unless_written_since=started,
+                )
+                self._offer(written)
+                for collection_id, values in downloads.items():
+                    put_collection(session, self.network_id, collection_id, values, fetched_at=now)
+                closed = close_opportunities(session, self.network_id, gone, at=now)
+        except BaseException:
+            self._withdraw(written)
+            raise
         if failure is not None:
             raise failure
         return RefreshResult(
@@ -229,15 +280,38 @@ class SyncWorker:
             collections_downloaded=len(downloads),
         )
 
+    def steps(self) -> Generator[StepResult, None, None]:
+        """Step after step, the next batch fetched while this one is stored.
+
+        Receiving the next batch before this one is acked is safe while the visibility timeout
+        hides this one from it (REX §2.1); without a timeout the steps run one after another.
+        A failing step raises; the batch fetched ahead is then left unacked, to come again.
+        """
+        timeout = self.settings.visibility_timeout
+        if not timeout:
+            while True:
+                yield self.step()
+        with ThreadPoolExecutor(1, thread_name_prefix=f"sync-{self.network_id}-fetch") as ahead:
+            following: Future[Fetched] | None = None
+            try:
+                while True:
+                    fetched = following.result() if following is not None else self.fetch()
+                    following = ahead.submit(self.fetch) if len(fetched.batch) else None
+                    yield self.store(fetched)
+            finally:
+                if following is not None:
+                    following.cancel()
+
     def run(self, stop: threading.Event) -> None:
         """Step until ``stop`` is set: at once while the queue has items, every ``idle_sleep``
         seconds when it is empty, backing off exponentially while steps fail."""
         settings = self.settings
         backoff = settings.backoff_initial
         last_refresh: datetime | None = None
+        steps = self.steps()
         while not stop.is_set():
             try:
-                result = self.step()
+                result = next(steps)
                 now = self.clock()
                 if last_refresh is None or now - last_refresh >= settings.refresh_check_interval:
                     last_refresh = now
@@ -255,11 +329,14 @@ class SyncWorker:
                 )
                 self._record_error(error)
                 backoff = min(settings.backoff_max, backoff * 2)
+                steps.close()
+                steps = self.steps()
                 stop.wait(delay)
                 continue
             backoff = settings.backoff_initial
             if result.idle:
                 stop.wait(settings.idle_sleep)
+        steps.close()
 
     def _download_missing(self, opportunities: Iterable[Opportunity]) -> dict[str, tuple[str, ...]]:
         """Download the collections ``opportunities`` reference that the store lacks.
@@ -274,9 +351,17 @@ class SyncWorker:
             return downloads
         with self.sessions() as session:
             stored = get_collections(session, self.network_id, referenced)
-        for collection_id in sorted(referenced - stored.keys()):
+        missing = sorted(referenced - stored.keys())
+        if not missing:
+            return downloads
+        # A batch of new opportunities can name dozens of collections: one round trip each,
+        # waited on together rather than one after another.
+        workers = min(self.settings.download_concurrency, len(missing))
+        with ThreadPoolExecutor(workers, thread_name_prefix="collections") as pool:
+            fetches = {c: pool.submit(self.registry.download_collection, c) for c in missing}
+        for collection_id, fetch in fetches.items():
             try:
-                downloads[collection_id] = self.registry.download_collection(collection_id)
+                downloads[collection_id] = fetch.result()
             except RegistryError as error:
                 logger.warning(
                     "sync %s: collection %s not downloaded: %s",
@@ -285,6 +370,19 @@ class SyncWorker:
                     error,
                 )
         return downloads
+
+    def _offer(self, written: list[tuple[Opportunity, int]]) -> None:
+        """Leave what is being written for this process's index feed, before the commit: the
+        feed may read the changes the moment they are committed."""
+        if self.parsed is not None:
+            self.parsed.put(self.network_id, written)
+
+    def _withdraw(self, written: list[tuple[Opportunity, int]]) -> None:
+        """Take back what was offered for a transaction that did not commit: SQLite hands its
+        change numbers out again."""
+        if self.parsed is not None:
+            for opportunity, change_seq in written:
+                self.parsed.take(self.network_id, opportunity.id, change_seq)
 
     def _record_error(self, error: Exception) -> None:
         try:

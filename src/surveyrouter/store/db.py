@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from surveyrouter import json_codec
 from surveyrouter.settings import Settings, sqlalchemy_url, sqlite_path
 
 # A writer waits this long for SQLite's single write lock before giving up with "locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 5
-
-
-def _dump_json(value: Any) -> str:
-    # Exchange payloads keep non-ASCII text (e.g. German answer texts) readable in the database.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def create_store_engine(settings: Settings) -> Engine:
@@ -34,13 +30,13 @@ def engine_for_url(url: URL) -> Engine:
         path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, json_serializer=_dump_json)
+        engine = create_engine(url, json_serializer=json_codec.dumps)
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
     return create_engine(
         url,
-        json_serializer=_dump_json,
+        json_serializer=json_codec.dumps,
         pool_pre_ping=True,
         # A health check must answer "down" quickly rather than hang on an unreachable host.
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
@@ -96,14 +92,30 @@ def upsert(
     if not rows:
         return
     dialect = session.get_bind().dialect.name
+    statement = _upsert_statement(dialect, model, tuple(rows[0]), tuple(keys), tuple(keep))
+    session.execute(statement, list(rows))
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(
+    dialect: str,
+    model: type[DeclarativeBase],
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    keep: tuple[str, ...],
+) -> Executable:
+    """The upsert statement for one shape of row, built once: building it costs more than
+    running it for a small batch."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model)
-    updated = [name for name in rows[0] if name not in keys and name not in keep]
+    # On the table, not the mapped class: a Core executemany, without the ORM's bulk-insert
+    # bookkeeping. Attribute names are the column names throughout the schema.
+    table = model.__table__
+    assert isinstance(table, Table)
+    statement = insert(table)
+    updated = [name for name in columns if name not in keys and name not in keep]
     if updated:
-        statement = statement.on_conflict_do_update(
+        return statement.on_conflict_do_update(
             index_elements=list(keys),
             set_={name: statement.excluded[name] for name in updated},
         )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    session.execute(statement, list(rows))
+    return statement.on_conflict_do_nothing(index_elements=list(keys))

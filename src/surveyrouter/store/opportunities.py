@@ -8,7 +8,7 @@ re-parses ``raw``, so the stored form never has to keep up with the targeting mo
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -87,6 +87,21 @@ def upsert_opportunities(
     a notification was stored must not undo it). Returns the change sequence numbers written,
     in write order; skipped opportunities have none.
     """
+    written = write_opportunities(
+        session, network_id, items, at, unless_written_since=unless_written_since
+    )
+    return [change_seq for _opportunity, change_seq in written]
+
+
+def write_opportunities(
+    session: Session,
+    network_id: str,
+    items: Iterable[tuple[Opportunity, Mapping[str, Any]]],
+    at: datetime | None = None,
+    *,
+    unless_written_since: datetime | None = None,
+) -> list[tuple[Opportunity, int]]:
+    """``upsert_opportunities``, returning each opportunity written with its change number."""
     latest: dict[int, tuple[Opportunity, Mapping[str, Any]]] = {}
     for opportunity, raw in items:
         before = latest.get(opportunity.id)
@@ -115,7 +130,10 @@ def upsert_opportunities(
         for (opportunity, raw, notified), seq in zip(fresh, sequence_numbers, strict=True)
     ]
     upsert(session, OpportunityRow, rows, keys=("network_id", "external_id"))
-    return sequence_numbers
+    return [
+        (opportunity, seq)
+        for (opportunity, _raw, _notified), seq in zip(fresh, sequence_numbers, strict=True)
+    ]
 
 
 def close_opportunities(
@@ -208,6 +226,10 @@ def _next_change_seqs(session: Session, count: int) -> list[int]:
     return list(range(start, start + count))
 
 
+# ``dataclasses.asdict`` deep-copies recursively; these are flat booleans.
+_REQUIREMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Requirements))
+
+
 def _row(
     network_id: str,
     opportunity: Opportunity,
@@ -236,7 +258,9 @@ def _row(
         "category_exclusions": sorted(opportunity.category_exclusions),
         "project_exclusions": sorted(opportunity.project_exclusions),
         "devices": sorted(device.value for device in opportunity.devices),
-        "requirements": dataclasses.asdict(opportunity.requirements),
+        "requirements": {
+            name: getattr(opportunity.requirements, name) for name in _REQUIREMENT_FIELDS
+        },
         "live_link": opportunity.live_link,
         "created": opportunity.created,
         "notified": notified,
@@ -271,6 +295,53 @@ def changes_since(session: Session, seq: int, limit: int = 1000) -> list[StoredO
         .execution_options(populate_existing=True)
     )
     return [_stored(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed: which opportunity was written, and its status then."""
+
+    network_id: str
+    external_id: int
+    status: OpportunityStatus
+    change_seq: int
+
+
+def change_feed(session: Session, seq: int, limit: int = 1000) -> list[Change]:
+    """``changes_since`` without the payloads: a follower that already holds most of them
+    (``services.recently_parsed``) reads only the few it lacks, with ``raw_payloads``."""
+    rows = session.execute(
+        select(
+            OpportunityRow.network_id,
+            OpportunityRow.external_id,
+            OpportunityRow.status,
+            OpportunityRow.change_seq,
+        )
+        .where(OpportunityRow.change_seq > seq)
+        .order_by(OpportunityRow.change_seq)
+        .limit(limit)
+    )
+    return [
+        Change(network_id, external_id, OpportunityStatus(status), change_seq)
+        for network_id, external_id, status, change_seq in rows
+    ]
+
+
+def raw_payloads(session: Session, change_seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The stored payloads written as these changes, by change number; a change overwritten
+    since by a newer one is absent (its row now carries the newer number)."""
+    found: dict[int, dict[str, Any]] = {}
+    # Chunked: SQLite allows a limited number of bound parameters per statement.
+    for start in range(0, len(change_seqs), 500):
+        chunk = change_seqs[start : start + 500]
+        rows = session.execute(
+            select(OpportunityRow.change_seq, OpportunityRow.raw).where(
+                OpportunityRow.change_seq.in_(chunk)
+            )
+        )
+        for change_seq, raw in rows:
+            found[change_seq] = raw
+    return found
 
 
 def live_counts(session: Session) -> dict[str, int]:

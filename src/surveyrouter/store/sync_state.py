@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -37,8 +38,10 @@ def record_sync_success(
     at: datetime,
     newest_notified: datetime | None,
     rejected: int = 0,
+    recount: bool = True,
 ) -> None:
-    """Record a successful sync step at ``at``, recounting the network's opportunities.
+    """Record a successful sync step at ``at``, recounting the network's opportunities unless
+    ``recount`` is false (the counts then stay as last recounted).
 
     ``newest_notified`` is the newest stamp in what the step synced (None when it synced
     nothing); the stored newest only moves forward. ``rejected`` adds to the running total.
@@ -50,19 +53,19 @@ def record_sync_success(
     if newest_notified is not None and (previous is None or newest_notified > previous):
         newest = newest_notified
     lag = 0.0 if newest_notified is None else max(0.0, (at - newest_notified).total_seconds())
-    counts = status_counts(session, network_id)
+    values: dict[str, Any] = {
+        "last_success_at": at,
+        "newest_notified": newest,
+        "lag_seconds": lag,
+        "rejected_total": SyncStateRow.rejected_total + rejected,
+    }
+    if recount:
+        counts = status_counts(session, network_id)
+        values["live_count"] = counts[OpportunityStatus.OPEN]
+        values["paused_count"] = counts[OpportunityStatus.PAUSED]
+        values["closed_count"] = counts[OpportunityStatus.CLOSED]
     session.execute(
-        update(SyncStateRow)
-        .where(SyncStateRow.network_id == network_id)
-        .values(
-            last_success_at=at,
-            newest_notified=newest,
-            lag_seconds=lag,
-            live_count=counts[OpportunityStatus.OPEN],
-            paused_count=counts[OpportunityStatus.PAUSED],
-            closed_count=counts[OpportunityStatus.CLOSED],
-            rejected_total=SyncStateRow.rejected_total + rejected,
-        )
+        update(SyncStateRow).where(SyncStateRow.network_id == network_id).values(values)
     )
 
 

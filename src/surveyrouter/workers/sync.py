@@ -2,7 +2,8 @@
 
 ``serve`` runs all of them beside the HTTP server (or only the index feed, with sync off);
 ``surveyrouter sync`` runs the sync and discovery loops alone. Each network's worker talks to
-its exchange over signed HTTP, the embedded sandbox included, exactly as to Dynata.
+its exchange over signed HTTP, the embedded sandbox included, exactly as to Dynata. Clients are
+made inside each loop so that their retry pauses end the moment the loop is asked to stop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from surveyrouter.bootstrap import Runtime, SyncTarget
 from surveyrouter.networks.rex.registry import GatewayClient, RegistryClient, RexApi
 from surveyrouter.services.attributes import AttributeDiscovery
 from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.services.recently_parsed import RecentlyParsed
 from surveyrouter.services.sync import SyncWorker
 from surveyrouter.workers.loops import Loop
 
@@ -27,20 +29,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def sync_loops(runtime: Runtime, targets: list[SyncTarget]) -> dict[str, Loop]:
-    """A sync loop and an attribute-discovery loop per network."""
+def sync_loops(
+    runtime: Runtime, targets: list[SyncTarget], parsed: RecentlyParsed | None = None
+) -> dict[str, Loop]:
+    """A sync loop and an attribute-discovery loop per network; ``parsed`` is shared with this
+    process's index feed, when it has one."""
     loops: dict[str, Loop] = {}
     for target in targets:
-        registry = RegistryClient(
-            RexApi.connect(target.registry_url, target.keys), network=target.network_id
-        )
-        worker = SyncWorker(registry, runtime.sessions, target.network_id, _now, target.sync)
-        loops[f"sync-{target.network_id}"] = worker.run
-        gateway = GatewayClient.connect(target.gateway_url, target.keys)
-        discovery = AttributeDiscovery(gateway, runtime.sessions)
-        interval = runtime.settings.attribute_discovery_interval_seconds
-        loops[f"attributes-{target.network_id}"] = _every(
-            interval, functools.partial(_discover, discovery, target.network_id)
+        loops[f"sync-{target.network_id}"] = functools.partial(_sync, runtime, target, parsed)
+        loops[f"attributes-{target.network_id}"] = functools.partial(
+            _discover_attributes, runtime, target
         )
     return loops
 
@@ -54,28 +52,49 @@ def feed_loop(runtime: Runtime, feed: IndexFeed) -> dict[str, Loop]:
     return {"index-feed": run}
 
 
-def _discover(discovery: AttributeDiscovery, network_id: str) -> None:
-    result = discovery.discover(network_id, _now())
-    if result.looked_up or result.failed:
-        logger.info(
-            "attributes %s: %d looked up, %d failed",
-            network_id,
-            result.looked_up,
-            result.failed,
-            extra={"fields": {"network": network_id, "result": repr(result)}},
+def _interruptible(stop: threading.Event) -> Callable[[float], None]:
+    """A sleep that ``stop`` cuts short."""
+
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return sleep
+
+
+def _sync(
+    runtime: Runtime, target: SyncTarget, parsed: RecentlyParsed | None, stop: threading.Event
+) -> None:
+    api = RexApi.connect(target.registry_url, target.keys, sleep=_interruptible(stop))
+    with RegistryClient(api, network=target.network_id) as registry:
+        worker = SyncWorker(
+            registry, runtime.sessions, target.network_id, _now, target.sync, parsed=parsed
         )
+        worker.run(stop)
 
 
-def _every(interval: float, task: Callable[[], None]) -> Loop:
-    """A loop running ``task`` now and then every ``interval`` seconds; a failing run is
-    logged and the loop goes on (the next run retries)."""
-
-    def run(stop: threading.Event) -> None:
+def _discover_attributes(runtime: Runtime, target: SyncTarget, stop: threading.Event) -> None:
+    """Look up the network's unmapped attributes now and then every interval; a failing run
+    is logged and the next one retries."""
+    interval = runtime.settings.attribute_discovery_interval_seconds
+    api = RexApi.connect(target.gateway_url, target.keys, sleep=_interruptible(stop))
+    with GatewayClient(api) as gateway:
+        discovery = AttributeDiscovery(gateway, runtime.sessions)
         while not stop.is_set():
             try:
-                task()
+                result = discovery.discover(target.network_id, _now())
+                if result.looked_up or result.failed:
+                    logger.info(
+                        "attributes %s: %d looked up, %d failed",
+                        target.network_id,
+                        result.looked_up,
+                        result.failed,
+                        extra={"fields": {"network": target.network_id, "result": repr(result)}},
+                    )
             except Exception:
-                logger.warning("periodic task failed; retrying in %.0f s", interval, exc_info=True)
+                logger.warning(
+                    "attributes %s: discovery failed; retrying in %.0f s",
+                    target.network_id,
+                    interval,
+                    exc_info=True,
+                )
             stop.wait(interval)
-
-    return run

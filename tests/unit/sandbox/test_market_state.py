@@ -9,6 +9,7 @@ import pytest
 from tests.clock import Clock
 
 from surveyrouter.domain.questions import QuestionLibrary
+from surveyrouter.sandbox.journal import Journal, JournalError
 from surveyrouter.sandbox.market_state import open_registry
 from surveyrouter.sandbox.registry import RegistryState
 from surveyrouter.store.question_library import load_question_library
@@ -64,6 +65,7 @@ def test_a_state_file_with_a_market_is_resumed_whatever_the_options_ask_now(
     first = open_at(path, library)
     first.change(first.opportunity_ids()[0], lambda d: d.update(status="PAUSED"))
     before = first.documents()
+    first.close()
 
     resumed = open_at(path, library, seed=99, size=10)
 
@@ -76,6 +78,7 @@ def test_a_new_address_rewrites_every_entry_link_and_renotifies_it(
     path = tmp_path / "sandbox.db"
     first = open_at(path, library)
     assert len(drain(first, "router")) == 40
+    first.close()
 
     moved = open_at(path, library, base="http://127.0.0.1:9000/sandbox/rex")
 
@@ -84,6 +87,7 @@ def test_a_new_address_rewrites_every_entry_link_and_renotifies_it(
         for d in moved.documents()
     )
     assert sorted(drain(moved, "router")) == moved.opportunity_ids()
+    moved.close()
     assert open_at(path, library, base="http://127.0.0.1:9000/sandbox/rex").pending("router") == 0
 
 
@@ -92,3 +96,24 @@ def test_without_a_state_file_the_market_lives_in_memory(library: QuestionLibrar
 
     assert len(registry.opportunity_ids()) == 40
     assert registry.meta("seed") is None
+
+
+def test_a_state_file_in_use_by_another_sandbox_is_refused(
+    tmp_path: Path, library: QuestionLibrary
+) -> None:
+    path = tmp_path / "sandbox.db"
+    journal = Journal(path)
+    try:
+        with pytest.raises(JournalError, match="in use by another sandbox"):
+            open_at(path, library)
+    finally:
+        journal.close()
+    assert len(open_at(path, library).opportunity_ids()) == 40  # free again once closed
+
+
+def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("these are not the droids")
+
+    with pytest.raises(JournalError, match="not a sandbox state file"):
+        Journal(path)

@@ -17,7 +17,9 @@ from surveyrouter.networks.rex.registry import (
 
 class FakeRegistry:
     """Dynata's Opportunity Registry as REX §2.1–§2.5 describe it: a queue of notifications,
-    one per opportunity id (a newer one replaces the older), that stay until acked."""
+    one per opportunity id (a newer one replaces the older), that stay until acked. A receive
+    with a visibility timeout hides what it delivered until it is acked, changed, or the
+    timeout passes (``let_visibility_lapse``): no clock, the test says when."""
 
     def __init__(
         self, collections: dict[str, tuple[str, ...]] | None = None, network: str = "rex"
@@ -32,11 +34,16 @@ class FakeRegistry:
         self.on_ack: Callable[[list[int]], None] | None = None
         self.receive_errors: list[Exception] = []
         self.on_get: Callable[[int], None] | None = None
+        self.hidden: set[int] = set()
+
+    def let_visibility_lapse(self) -> None:
+        self.hidden.clear()
 
     def notify(self, raw: dict[str, Any]) -> None:
         self.current[raw["id"]] = raw
         self.queue.pop(raw["id"], None)
         self.queue[raw["id"]] = raw
+        self.hidden.discard(raw["id"])
 
     def receive_notifications(
         self,
@@ -48,7 +55,9 @@ class FakeRegistry:
         self.receives += 1
         if self.receive_errors:
             raise self.receive_errors.pop(0)
-        items = list(self.queue.values())[:limit]
+        items = [raw for key, raw in self.queue.items() if key not in self.hidden][:limit]
+        if visibility_timeout:
+            self.hidden.update(raw["id"] for raw in items)
         received, rejected = [], []
         for raw in items:
             try:
@@ -70,6 +79,7 @@ class FakeRegistry:
         self.acks.append(ids)
         for opportunity_id in ids:
             self.queue.pop(opportunity_id, None)
+            self.hidden.discard(opportunity_id)
 
     def get_opportunity(self, opportunity_id: int) -> ReceivedOpportunity:
         raw = self.current.get(opportunity_id)

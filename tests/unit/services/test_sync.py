@@ -183,6 +183,8 @@ def test_a_crash_between_commit_and_ack_redelivers_without_duplicating_rows(
     first_seq = stored(sessions, 1).change_seq
 
     registry.on_ack = None
+    assert worker.step().idle  # hidden while the visibility timeout runs
+    registry.let_visibility_lapse()
     result = worker.step()
 
     assert result.received == 2
@@ -190,6 +192,58 @@ def test_a_crash_between_commit_and_ack_redelivers_without_duplicating_rows(
     assert registry.queue == {}
     assert row_count(sessions) == 2
     assert stored(sessions, 1).change_seq > first_seq
+
+
+def test_the_next_batch_is_fetched_while_one_is_stored_and_nothing_is_received_twice(
+    worker: SyncWorker,
+    registry: FakeRegistry,
+    sessions: sessionmaker[Session],
+    make_raw: Callable[..., dict[str, Any]],
+) -> None:
+    for opportunity_id in range(1, 121):
+        registry.notify(make_raw(opportunity_id))
+
+    results = []
+    for result in worker.steps():
+        results.append(result)
+        if result.idle:
+            break
+
+    assert [r.received for r in results] == [50, 50, 20, 0]
+    assert sorted(i for ack in registry.acks for i in ack) == list(range(1, 121))
+    assert row_count(sessions) == 120
+    assert registry.queue == {}
+
+
+def test_a_failing_store_leaves_the_batch_fetched_ahead_unacked(
+    worker: SyncWorker,
+    registry: FakeRegistry,
+    sessions: sessionmaker[Session],
+    make_raw: Callable[..., dict[str, Any]],
+) -> None:
+    for opportunity_id in range(1, 81):
+        registry.notify(make_raw(opportunity_id))
+
+    def crash(ids: list[int]) -> None:
+        raise ConnectionError("the process died before acking")
+
+    registry.on_ack = crash
+    steps = worker.steps()
+    with pytest.raises(ConnectionError):
+        next(steps)
+    steps.close()
+
+    assert registry.acks == []  # neither the stored batch nor the one fetched ahead
+    assert len(registry.queue) == 80
+    registry.on_ack = None
+    registry.let_visibility_lapse()
+    results = []
+    for result in worker.steps():
+        results.append(result)
+        if result.idle:
+            break
+    assert sum(r.received for r in results) == 80
+    assert row_count(sessions) == 80
 
 
 def test_an_older_notification_never_overwrites_a_newer_one(

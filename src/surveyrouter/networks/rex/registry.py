@@ -196,13 +196,16 @@ class RexApi:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         signature_ttl: timedelta = DEFAULT_SIGNATURE_TTL,
+        sleep: Sleep = time.sleep,
     ) -> RexApi:
+        """``sleep`` waits between retries; a background loop passes one that its stop event
+        cuts short, so shutting down never waits out a backoff."""
         http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": "surveyrouter"},
         )
-        return cls(http, keys, retry=retry, signature_ttl=signature_ttl)
+        return cls(http, keys, retry=retry, signature_ttl=signature_ttl, sleep=sleep)
 
     def close(self) -> None:
         self.http.close()

@@ -1,0 +1,279 @@
+"""Sync benchmark: REX notifications → the store → this process's matcher, on each backend.
+
+    .venv/bin/python bench/sync.py [--opportunities 10000] [--reference 400]
+                                   [--backends sqlite postgresql] [--markdown]
+
+For each backend it serves a sandbox registry seeded with a synthetic market on a loopback port
+and syncs it into a fresh database exactly as ``serve`` does: (a) batched — the sync worker
+receives 50 notifications per signed HTTP call, stores them in one transaction and acks them,
+then the index feed applies the change feed to a matcher 1,000 changes at a time; (b) the plain
+reference — one notification per receive and one change per feed batch, over the first
+``--reference`` opportunities. It prints, per backend, the sync and feed rates, the end-to-end
+rate (opportunities from the exchange's queue into the matcher, per second), the median and p99
+time of one sync step, and the (a)/(b) ratio; then checks the store and the matcher hold every
+opportunity. A benchmark, not a test: it asserts nothing about time.
+
+PostgreSQL: SURVEYROUTER_BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test;
+the run uses a schema of its own and drops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+import psycopg
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from surveyrouter.bootstrap import Runtime, build_runtime, prepare_database
+from surveyrouter.domain.matcher import Matcher
+from surveyrouter.networks.rex.registry import RegistryClient, RetryPolicy, RexApi
+from surveyrouter.networks.rex.signing import KeyPair
+from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.services.recently_parsed import RecentlyParsed
+from surveyrouter.services.sync import SyncSettings, SyncWorker
+from surveyrouter.settings import Settings
+from surveyrouter.store.opportunities import live_counts
+
+NETWORK = "sandbox"
+KEYS = KeyPair("bench-access-key", "bench-secret-key")
+console = Console(width=200)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass
+class Pass:
+    opportunities: int
+    sync_s: float  # time inside sync steps
+    feed_s: float  # time inside feed catch-ups that applied something
+    wall_s: float  # from the first receive until the matcher holds everything
+    steps: list[float]
+    stored: int  # live opportunities in the store afterwards
+    indexed: int  # opportunities in the matcher afterwards
+
+    @property
+    def end_to_end(self) -> float:
+        return self.opportunities / self.wall_s
+
+
+@dataclasses.dataclass
+class Row:
+    backend: str
+    batched: Pass
+    reference: Pass
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def exchange(size: int, seed: int) -> Iterator[str]:
+    """A standalone sandbox exchange in its own process, as a remote exchange would be: its
+    work (JSON, signatures) does not share this process's interpreter."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "surveyrouter", "sandbox", "--port", str(port),
+        "--access-key", KEYS.access_key, "--secret-key", KEYS.secret_key,
+        "--opportunities", str(size), "--seed", str(seed), "--frozen",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "SURVEYROUTER_LOG_LEVEL": "WARNING"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.post(f"{url}/receive-notifications", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox exchange did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def database(backend: str, workdir: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / f'bench-{secrets.token_hex(4)}.db'}"
+        return
+    server = os.environ.get(
+        "SURVEYROUTER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    conninfo = make_url(server).render_as_string(hide_password=False)
+    schema = f"surveyrouter_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        separator = "&" if "?" in server else "?"
+        yield f"{server}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: int, label: str
+              ) -> Pass:  # fmt: skip
+    """Sync a fresh exchange of ``size`` opportunities as ``serve`` does: the sync worker and
+    the index feed in two threads, until the matcher holds every live opportunity."""
+    with exchange(size, seed) as url:
+        http = httpx.Client(base_url=url, timeout=60)
+        client = RegistryClient(
+            RexApi(http, KEYS, retry=RetryPolicy(max_attempts=2)), network=NETWORK
+        )
+        # As in ``serve``: the feed takes back what this process's worker parsed.
+        parsed = RecentlyParsed()
+        worker = SyncWorker(
+            client, runtime.sessions, NETWORK, _now, SyncSettings(batch_limit=batch), parsed
+        )
+        feed = IndexFeed(Matcher(), runtime.sessions, batch_size=feed_batch, parsed=parsed)
+        steps: list[float] = []
+        feed_busy = 0.0
+        synced = threading.Event()
+
+        def follow() -> None:
+            nonlocal feed_busy
+            while True:
+                done = synced.is_set()  # read before catching up: nothing is left behind
+                began = time.perf_counter()
+                applied = feed.catch_up()
+                feed_busy += time.perf_counter() - began if applied else 0.0
+                if done:
+                    return
+                time.sleep(0.01)
+
+        follower = threading.Thread(target=follow)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"{label}: sync", total=size)
+            started = time.perf_counter()
+            follower.start()
+            # As the worker's own loop steps: the next batch is fetched while one is stored.
+            pipeline = worker.steps()
+            step_started = time.perf_counter()
+            for result in pipeline:
+                if result.idle:
+                    break
+                steps.append(time.perf_counter() - step_started)
+                progress.advance(task, result.received)
+                step_started = time.perf_counter()
+            pipeline.close()
+            synced.set()
+            follower.join()
+            wall = time.perf_counter() - started
+        client.close()
+    with runtime.sessions() as session:
+        stored = live_counts(session).get(NETWORK, 0)
+    return Pass(size, sum(steps), feed_busy, wall, steps, stored, feed.indexed)
+
+
+def run(backend: str, size: int, reference: int, seed: int, workdir: Path) -> Row:
+    with database(backend, workdir) as url:
+        runtime = build_runtime(Settings(database_url=url))
+        try:
+            prepare_database(runtime)
+            batched = sync_pass(runtime, size, seed, 50, 1000, f"{backend} batched")
+        finally:
+            runtime.close()
+    with database(backend, workdir) as url:
+        runtime = build_runtime(Settings(database_url=url))
+        try:
+            prepare_database(runtime)
+            plain = sync_pass(runtime, reference, seed, 1, 1, f"{backend} reference")
+        finally:
+            runtime.close()
+    return Row(backend, batched, plain)
+
+
+def ms(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples), q)) * 1000 if samples else float("nan")
+
+
+def render(rows: list[Row], markdown: bool) -> None:
+    header = [
+        "backend",
+        "opportunities",
+        "sync opp/s",
+        "feed opp/s",
+        "(a) end-to-end opp/s",
+        "step (50) median ms",
+        "step p99 ms",
+        "(b) reference opp/s",
+        "(a)/(b)",
+        "stored live = indexed",
+    ]
+    table = Table(*header, title="sync: exchange queue → store → matcher")
+    lines = []
+    for row in rows:
+        a, b = row.batched, row.reference
+        cells = [
+            row.backend,
+            f"{a.opportunities:,}",
+            f"{a.opportunities / a.sync_s:,.0f}",
+            f"{a.opportunities / a.feed_s:,.0f}",
+            f"{a.end_to_end:,.0f}",
+            f"{statistics.median(a.steps) * 1000:.1f}",
+            f"{ms(a.steps, 99):.1f}",
+            f"{b.end_to_end:,.0f} (n={b.opportunities})",
+            f"{a.end_to_end / b.end_to_end:.1f}×",
+            "yes" if a.stored == a.indexed else f"no ({a.stored} / {a.indexed})",
+        ]
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    console.print(table)
+    if markdown:
+        console.print("| " + " | ".join(header) + " |", soft_wrap=True)
+        console.print("|" + "---|" * len(header), soft_wrap=True)
+        for line in lines:
+            console.print(line, soft_wrap=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--opportunities", type=int, default=10_000)
+    parser.add_argument("--reference", type=int, default=400)
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        rows = [
+            run(backend, args.opportunities, args.reference, args.seed, Path(workdir))
+            for backend in args.backends
+        ]
+    render(rows, args.markdown)
+
+
+if __name__ == "__main__":
+    main()
