@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # e.g. make test PYTEST_ARGS='-n auto -k store'
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bench-sync clean
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/matching.py
+
+bench-sync: install
+	$(BIN)/python bench/sync.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
