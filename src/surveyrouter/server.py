@@ -43,6 +43,18 @@ def build_server(runtime: Runtime, port: int, clock: Clock = _now) -> FastAPI:
     if settings.sandbox_enabled and not settings.sandbox_url:
         sandbox = embedded_sandbox(runtime, port, clock)
         loops |= sandbox_loops(sandbox)
+    try:
+        return _assemble(runtime, port, sandbox, loops)
+    except BaseException:
+        if sandbox is not None:
+            sandbox.close()  # its state file stays usable for the next start
+        raise
+
+
+def _assemble(
+    runtime: Runtime, port: int, sandbox: SandboxExchange | None, loops: dict[str, Loop]
+) -> FastAPI:
+    settings = runtime.settings
     # What this process's sync workers parse, its feed need not parse again.
     parsed = RecentlyParsed()
     feed = IndexFeed(Matcher(), runtime.sessions, parsed=parsed)

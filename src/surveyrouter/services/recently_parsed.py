@@ -33,7 +33,9 @@ class RecentlyParsed:
             return len(self._items)
 
     def put(self, network_id: str, written: Iterable[tuple[Opportunity, int]]) -> None:
-        """Keep what ``network_id``'s worker wrote (opportunity, change number), after commit."""
+        """Keep what ``network_id``'s worker is writing (opportunity, change number), before
+        its commit (the feed may read the changes the moment they land); the worker takes them
+        back if the transaction fails."""
         with self._lock:
             for opportunity, change_seq in written:
                 self._items[(network_id, opportunity.id, change_seq)] = opportunity

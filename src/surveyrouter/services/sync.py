@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -88,6 +89,7 @@ class Fetched:
 
     batch: NotificationBatch
     downloads: dict[str, tuple[str, ...]]
+    receipt: int = 0  # which receive it was (see SyncWorker._delivered_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,13 @@ class SyncWorker:
         self.settings = settings or SyncSettings()
         self._last_recount: datetime | None = None
         self.parsed = parsed
+        # Which receive last delivered each id not yet acked. A batch fetched ahead may carry
+        # a newer version of an opportunity the batch being stored holds; REX acks by id, and
+        # acks the version delivered last, so the older batch must leave that id to the newer
+        # one (or a failure of the newer one would lose the change for good).
+        self._deliveries = threading.Lock()
+        self._receipts = 0
+        self._delivered_by: dict[int, int] = {}
 
     def step(self) -> StepResult:
         """Receive one batch, store it, commit, then ack it; record the sync state.
@@ -146,11 +155,16 @@ class SyncWorker:
         """The exchange half of a step: receive one batch and download the collections it
         needs that the store lacks. Writes nothing."""
         settings = self.settings
-        batch = self.registry.receive_notifications(
-            settings.batch_limit,
-            shard=settings.shard,
-            visibility_timeout=settings.visibility_timeout,
-        )
+        with self._deliveries:
+            batch = self.registry.receive_notifications(
+                settings.batch_limit,
+                shard=settings.shard,
+                visibility_timeout=settings.visibility_timeout,
+            )
+            self._receipts += 1
+            receipt = self._receipts
+            for opportunity_id in batch.ids:
+                self._delivered_by[opportunity_id] = receipt
         for rejected in batch.rejected:
             # §8: the SDK dropped these silently. Left unacked they would come back forever and
             # hold up the queue, so they are acked too, but loudly and counted.
@@ -162,32 +176,33 @@ class SyncWorker:
             )
         # Downloads happen before the write transaction opens: a PROCESSING collection can take
         # a minute and a half, and SQLite's write lock must not be held that long.
-        return Fetched(batch, self._download_missing(r.opportunity for r in batch.received))
+        downloads = self._download_missing(r.opportunity for r in batch.received)
+        return Fetched(batch, downloads, receipt)
 
     def store(self, fetched: Fetched) -> StepResult:
         """The store half of a step: write a fetched batch, commit, then ack it."""
         settings = self.settings
         batch, downloads = fetched.batch, fetched.downloads
         now = self.clock()
-        written: list[tuple[Opportunity, int]] = []
+        # A full batch means more is queued: its counts are recounted now and then, and always
+        # once the queue runs short, so they are right whenever the queue is quiet.
+        recount = (
+            len(batch) < settings.batch_limit
+            or self._last_recount is None
+            or now - self._last_recount >= settings.recount_interval
+        )
+        offered: list[tuple[Opportunity, int]] = []
         try:
-            with transaction(self.sessions) as session:
+            with transaction(self.sessions) as session, self._offering(offered):
                 written = write_opportunities(
                     session,
                     self.network_id,
                     [(item.opportunity, item.raw) for item in batch.received],
                     at=now,
                 )
-                self._offer(written)
+                offered += written
                 for collection_id, values in downloads.items():
                     put_collection(session, self.network_id, collection_id, values, fetched_at=now)
-                # A full batch means more is queued: its counts are recounted now and then, and
-                # always once the queue runs short, so they are right whenever the queue is quiet.
-                recount = (
-                    len(batch) < settings.batch_limit
-                    or self._last_recount is None
-                    or now - self._last_recount >= settings.recount_interval
-                )
                 record_sync_success(
                     session,
                     self.network_id,
@@ -197,14 +212,12 @@ class SyncWorker:
                     recount=recount,
                 )
         except BaseException:
-            self._withdraw(written)
+            self._withdraw(offered)  # the commit itself failed
             raise
         if recount:
             self._last_recount = now
         # Only now: acking before the commit could lose a batch that then failed to commit.
-        ids = list(dict.fromkeys(batch.ids))
-        if ids:
-            self.registry.ack_notifications(ids)
+        ids = self._ack(fetched)
         return StepResult(
             received=len(batch),
             stored=len(written),
@@ -252,9 +265,9 @@ class SyncWorker:
                 )
         downloads = self._download_missing(item.opportunity for item in fetched)
         now = self.clock()
-        written: list[tuple[Opportunity, int]] = []
+        offered: list[tuple[Opportunity, int]] = []
         try:
-            with transaction(self.sessions) as session:
+            with transaction(self.sessions) as session, self._offering(offered):
                 written = write_opportunities(
                     session,
                     self.network_id,
@@ -263,12 +276,12 @@ class SyncWorker:
                     # A notification stored while we were asking is newer than what we got.
                     unless_written_since=started,
                 )
-                self._offer(written)
+                offered += written
                 for collection_id, values in downloads.items():
                     put_collection(session, self.network_id, collection_id, values, fetched_at=now)
                 closed = close_opportunities(session, self.network_id, gone, at=now)
         except BaseException:
-            self._withdraw(written)
+            self._withdraw(offered)  # the commit itself failed
             raise
         if failure is not None:
             raise failure
@@ -285,7 +298,8 @@ class SyncWorker:
 
         Receiving the next batch before this one is acked is safe while the visibility timeout
         hides this one from it (REX §2.1); without a timeout the steps run one after another.
-        A failing step raises; the batch fetched ahead is then left unacked, to come again.
+        A failing step raises; the batch fetched ahead is then left unacked, to come again
+        after the visibility timeout. Closing the steps stores the batch fetched ahead.
         """
         timeout = self.settings.visibility_timeout
         if not timeout:
@@ -298,6 +312,13 @@ class SyncWorker:
                     fetched = following.result() if following is not None else self.fetch()
                     following = ahead.submit(self.fetch) if len(fetched.batch) else None
                     yield self.store(fetched)
+            except GeneratorExit:
+                # Stopping: what was fetched ahead is stored rather than left hidden at the
+                # exchange for the visibility timeout.
+                if following is not None:
+                    self._store_on_stop(following)
+                    following = None
+                raise
             finally:
                 if following is not None:
                     following.cancel()
@@ -371,15 +392,46 @@ class SyncWorker:
                 )
         return downloads
 
-    def _offer(self, written: list[tuple[Opportunity, int]]) -> None:
-        """Leave what is being written for this process's index feed, before the commit: the
-        feed may read the changes the moment they are committed."""
+    def _ack(self, fetched: Fetched) -> list[int]:
+        """Ack the ids of ``fetched`` that no later receive has delivered again. Held under
+        the receive lock: a receive in flight has either recorded its ids or not begun."""
+        with self._deliveries:
+            ids = [
+                opportunity_id
+                for opportunity_id in dict.fromkeys(fetched.batch.ids)
+                if self._delivered_by.get(opportunity_id, 0) <= fetched.receipt
+            ]
+            if ids:
+                self.registry.ack_notifications(ids)
+            for opportunity_id in ids:
+                self._delivered_by.pop(opportunity_id, None)
+        return ids
+
+    def _store_on_stop(self, following: Future[Fetched]) -> None:
+        try:
+            self.store(following.result())
+        except Exception as error:
+            logger.warning(
+                "sync %s: the batch fetched ahead was not stored on stop (%s); it comes again "
+                "after the visibility timeout",
+                self.network_id,
+                error,
+            )
+
+    @contextmanager
+    def _offering(self, written: list[tuple[Opportunity, int]]) -> Iterator[None]:
+        """When the block succeeds, leave ``written`` (which it filled) for this process's
+        index feed: inside the transaction, so before the commit, as the feed may read the
+        changes the moment they are committed. A failing block offers nothing."""
+        yield
         if self.parsed is not None:
             self.parsed.put(self.network_id, written)
 
     def _withdraw(self, written: list[tuple[Opportunity, int]]) -> None:
-        """Take back what was offered for a transaction that did not commit: SQLite hands its
-        change numbers out again."""
+        """Take back what was offered for a transaction whose commit failed: SQLite hands its
+        change numbers out again. (Between that rollback and this, a writer in another process
+        could reuse one for the same opportunity; commits fail rarely, and the next change of
+        that opportunity corrects the matcher.)"""
         if self.parsed is not None:
             for opportunity, change_seq in written:
                 self.parsed.take(self.network_id, opportunity.id, change_seq)
