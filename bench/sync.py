@@ -83,6 +83,7 @@ class Row:
     backend: str
     batched: Pass
     reference: Pass
+    split: float | None = None  # (c) end-to-end opp/s with sync in its own process
 
 
 def free_port() -> int:
@@ -198,7 +199,52 @@ def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: in
     return Pass(size, sum(steps), feed_busy, wall, steps, stored, feed.indexed)
 
 
-def run(backend: str, size: int, reference: int, seed: int, workdir: Path) -> Row:
+def split_pass(url: str, size: int, seed: int) -> float:
+    """``surveyrouter sync`` in its own process fills the store; this process only follows the
+    change feed, as an API process started with ``serve --no-sync`` does. Returns end-to-end
+    opportunities per second, timed from the first change the feed sees (the sync process's
+    start-up and migrations excluded) until the feed has applied every opportunity."""
+    runtime = build_runtime(Settings(database_url=url))
+    prepare_database(runtime)
+    try:
+        with exchange(size, seed) as exchange_url:
+            environment = {
+                **os.environ,
+                "SURVEYROUTER_DATABASE_URL": url,
+                "SURVEYROUTER_SANDBOX_URL": exchange_url,
+                "SURVEYROUTER_SANDBOX_ACCESS_KEY": KEYS.access_key,
+                "SURVEYROUTER_SANDBOX_SECRET_KEY": KEYS.secret_key,
+                "SURVEYROUTER_ATTRIBUTE_DISCOVERY_INTERVAL_SECONDS": "3600",
+                "SURVEYROUTER_LOG_LEVEL": "WARNING",
+            }
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "surveyrouter", "sync"],
+                env=environment,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                feed = IndexFeed(Matcher(), runtime.sessions)
+                deadline = time.monotonic() + 600
+                while not feed.catch_up() and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                started = time.perf_counter()
+                with Progress(console=console, transient=True) as progress:
+                    task = progress.add_task("sync process → feed", total=size)
+                    while feed.last_seq < size and time.monotonic() < deadline:
+                        feed.catch_up()
+                        progress.update(task, completed=feed.last_seq)
+                        time.sleep(0.01)
+                elapsed = time.perf_counter() - started
+            finally:
+                worker.terminate()
+                worker.wait(timeout=30)
+    finally:
+        runtime.close()
+    return size / elapsed
+
+
+def run(backend: str, size: int, reference: int, seed: int, workdir: Path, split: bool) -> Row:
     with database(backend, workdir) as url:
         runtime = build_runtime(Settings(database_url=url))
         try:
@@ -213,7 +259,11 @@ def run(backend: str, size: int, reference: int, seed: int, workdir: Path) -> Ro
             plain = sync_pass(runtime, reference, seed, 1, 1, f"{backend} reference")
         finally:
             runtime.close()
-    return Row(backend, batched, plain)
+    separate = None
+    if split:
+        with database(backend, workdir) as url:
+            separate = split_pass(url, size, seed)
+    return Row(backend, batched, plain, separate)
 
 
 def ms(samples: list[float], q: float) -> float:
@@ -232,6 +282,7 @@ def render(rows: list[Row], markdown: bool) -> None:
         "(b) reference opp/s",
         "(a)/(b)",
         "stored live = indexed",
+        "(c) sync process + feed opp/s",
     ]
     table = Table(*header, title="sync: exchange queue → store → matcher")
     lines = []
@@ -248,6 +299,7 @@ def render(rows: list[Row], markdown: bool) -> None:
             f"{b.end_to_end:,.0f} (n={b.opportunities})",
             f"{a.end_to_end / b.end_to_end:.1f}×",
             "yes" if a.stored == a.indexed else f"no ({a.stored} / {a.indexed})",
+            "–" if row.split is None else f"{row.split:,.0f}",
         ]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
@@ -266,10 +318,15 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also (c): `surveyrouter sync` in its own process, this one following the feed",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         rows = [
-            run(backend, args.opportunities, args.reference, args.seed, Path(workdir))
+            run(backend, args.opportunities, args.reference, args.seed, Path(workdir), args.split)
             for backend in args.backends
         ]
     render(rows, args.markdown)
