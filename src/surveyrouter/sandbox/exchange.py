@@ -20,6 +20,7 @@ from surveyrouter.sandbox.gateway import GatewaySimulator
 from surveyrouter.sandbox.market_state import open_registry
 from surveyrouter.sandbox.outcomes import SurveyEnding
 from surveyrouter.sandbox.registry import RegistryState
+from surveyrouter.sandbox.respondents import Respondent
 
 Clock = Callable[[], datetime]
 
@@ -99,6 +100,7 @@ def assemble_sandbox(
     opens one; tests bring their own): the gateway, its attribute catalogue and the keys."""
     rng = random.Random(options.seed)
     attributes = AttributeCatalogue(library)
+    journal = registry.journal
     gateway = GatewaySimulator(
         market=registry,
         entry_secrets=dict(options.api_keys),
@@ -108,7 +110,13 @@ def assemble_sandbox(
         rng=rng,
         forced=options.forced_outcome,
         catalogue=attributes,
+        keep=None if journal is None else journal.save_respondent,
     )
+    if journal is not None:
+        # Who entered which project survives a restart: a second entry stays a duplicate.
+        for document in journal.load_respondents():
+            respondent = Respondent.from_document(document)
+            gateway.respondents[respondent.respondent_id] = respondent
     # The market the registry holds was drawn from the seed its state file names (a resumed
     # market keeps its own); new opportunities continue that market, collections included.
     market_seed = int(registry.meta("seed") or options.seed)

@@ -208,6 +208,8 @@ class GatewaySimulator:
     sessions: dict[str, Session] = field(default_factory=dict)
     # An interactive session left open longer than this is gone (the respondent dropped out).
     session_ttl: timedelta = timedelta(hours=1)
+    # Where respondents are kept between runs (the sandbox's state file); None: memory only.
+    keep: Callable[[Mapping[str, Any]], None] | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def start(self, url: str, user_agent: str = "") -> Visit | Dropout:
@@ -262,6 +264,7 @@ class GatewaySimulator:
                 started=now,
             )
             self.sessions[session.id] = session
+            self._keep(admission.respondent_id)
             return session
 
     def session(self, session_id: str) -> Session:
@@ -281,6 +284,7 @@ class GatewaySimulator:
             admission = session.admission
             update = read_answers(admission.respondent_id, session.questions, form, now.date())
             self.respondents[admission.respondent_id].apply(update)
+            self._keep(admission.respondent_id)
             verdict = self._evaluate(admission, now, inside=True)
             ending = _refusal(verdict)
             if ending is None and verdict.result is Result.UNKNOWN:
@@ -310,6 +314,7 @@ class GatewaySimulator:
         """Create or update a respondent (``/put-respondent``)."""
         with self._lock:
             self._respondent(update.respondent_id, self.clock()).apply(update)
+            self._keep(update.respondent_id)
 
     def put_answers(self, update: RespondentUpdate) -> None:
         """Set a known respondent's answers (``/put-respondent-answers``)."""
@@ -318,6 +323,7 @@ class GatewaySimulator:
             if respondent is None:
                 raise RespondentNotFound(f"respondent {update.respondent_id!r} was not found")
             respondent.apply(update)
+            self._keep(update.respondent_id)
 
     def respondent_info(self, respondent_id: str) -> dict[str, Any]:
         with self._lock:
@@ -427,6 +433,10 @@ class GatewaySimulator:
         """Dynata's prescreen of what targeting could not decide: passes with the incidence."""
         return self.rng.random() < _incidence(raw)
 
+    def _keep(self, respondent_id: str) -> None:
+        if self.keep is not None:
+            self.keep(self.respondents[respondent_id].to_document())
+
     def _leave(self, admission: Admission, ending: Disposition, now: datetime) -> Visit:
         """Record the ending on the respondent and say where they go back to."""
         respondent = self.respondents[admission.respondent_id]
@@ -436,6 +446,7 @@ class GatewaySimulator:
             if ending.excludes:
                 respondent.excluding_projects.add(opportunity.project_id)
                 respondent.excluding_categories.update(opportunity.category_ids)
+        self._keep(respondent.respondent_id)
         passthrough = dict(admission.passthrough)
         return Visit(
             opportunity_id=opportunity.id,
@@ -483,6 +494,7 @@ class GatewaySimulator:
         project_id = admission.opportunity.project_id
         if project_id is not None:
             self.respondents[admission.respondent_id].entered_projects.add(project_id)
+        self._keep(admission.respondent_id)
         return Dropout(admission.opportunity.id, admission.respondent_id)
 
     def _count(self, raw: Mapping[str, Any], fitted: tuple[str, ...], ending: SurveyEnding) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS pending (
 );
 CREATE TABLE IF NOT EXISTS queues (kind TEXT NOT NULL, access_key TEXT NOT NULL,
     PRIMARY KEY (kind, access_key));
+CREATE TABLE IF NOT EXISTS respondents (id TEXT PRIMARY KEY, document TEXT NOT NULL);
 """
 
 
@@ -107,6 +109,10 @@ class Journal:
         except sqlite3.DatabaseError as error:
             self.close()
             raise JournalError(f"{path} is not a sandbox state file: {error}") from error
+        # The gateway writes respondents under its own lock, on a connection of its own, so
+        # its commits never cut into a registry operation staged on the main one.
+        self._respondents = sqlite3.connect(path, check_same_thread=False)
+        self._respondents_lock = threading.Lock()
         version = self.load_meta("schema_version")
         if version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -118,6 +124,8 @@ class Journal:
             )
 
     def close(self) -> None:
+        if hasattr(self, "_respondents"):
+            self._respondents.close()
         self._db.close()
         self._lock_file.close()  # releases the lock
 
@@ -230,6 +238,20 @@ class Journal:
                 )
             )
         return snapshot
+
+    def save_respondent(self, document: Mapping[str, Any]) -> None:
+        """Keep one gateway respondent (``Respondent.to_document``), committed at once."""
+        with self._respondents_lock, self._respondents:
+            self._respondents.execute(
+                "INSERT INTO respondents (id, document) VALUES (?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET document = excluded.document",
+                (document["respondent_id"], json.dumps(document)),
+            )
+
+    def load_respondents(self) -> list[dict[str, Any]]:
+        with self._respondents_lock:
+            rows = self._respondents.execute("SELECT document FROM respondents ORDER BY id")
+            return [json.loads(document) for (document,) in rows]
 
     def load_meta(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()

@@ -194,6 +194,12 @@ class RegistryState:
         if journal is not None:
             self._restore(journal.load())
 
+    @property
+    def journal(self) -> Journal | None:
+        """The state file the registry writes through to, if any (the gateway keeps its
+        respondents there too)."""
+        return self._journal
+
     def close(self) -> None:
         """Let go of the state file (another process may then open it); memory stays usable
         but changes are no longer kept."""

@@ -100,6 +100,40 @@ class Respondent:
             else:
                 self.answers.pop(attribute_id, None)
 
+    def to_document(self) -> dict[str, Any]:
+        """Everything the gateway remembers, as JSON (the sandbox's state file keeps it)."""
+        return {
+            "respondent_id": self.respondent_id,
+            "country": self.country,
+            "language": self.language,
+            "gender": None if self.gender is None else self.gender.name,
+            "birth_date": None if self.birth_date is None else self.birth_date.isoformat(),
+            "postal_code": self.postal_code,
+            "answers": {str(a): list(values) for a, values in self.answers.items()},
+            "entered_projects": sorted(self.entered_projects),
+            "excluding_projects": sorted(self.excluding_projects),
+            "excluding_categories": sorted(self.excluding_categories),
+            "created": None if self.created is None else self.created.isoformat(),
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Respondent:
+        """The respondent ``to_document`` wrote."""
+        gender, born, created = document["gender"], document["birth_date"], document["created"]
+        return cls(
+            respondent_id=document["respondent_id"],
+            country=document["country"],
+            language=document["language"],
+            gender=None if gender is None else Gender[gender],
+            birth_date=None if born is None else date.fromisoformat(born),
+            postal_code=document["postal_code"],
+            answers={int(a): tuple(values) for a, values in document["answers"].items()},
+            entered_projects=set(document["entered_projects"]),
+            excluding_projects=set(document["excluding_projects"]),
+            excluding_categories=set(document["excluding_categories"]),
+            created=None if created is None else datetime.fromisoformat(created),
+        )
+
     def info(self) -> dict[str, Any]:
         """The ``/get-respondent-info`` document (§6.1)."""
         return {

@@ -26,9 +26,10 @@ class BackgroundLoops:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        # One start per instance: a stop asked for before the start (a signal during start-up)
+        # must not be forgotten, so the event is never cleared.
         if self._threads:
             raise RuntimeError("the background loops are already running")
-        self.stop_event.clear()
         for name, loop in self.loops.items():
             thread = threading.Thread(target=self._guard, args=(name, loop), name=name, daemon=True)
             thread.start()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from tests.clock import Clock
 
 from surveyrouter.domain.questions import QuestionLibrary
+from surveyrouter.networks.rex.gateway import Disposition, entry_link
+from surveyrouter.networks.rex.signing import KeyPair
+from surveyrouter.sandbox.exchange import SandboxOptions, build_sandbox
 from surveyrouter.sandbox.journal import Journal, JournalError
 from surveyrouter.sandbox.market_state import open_registry
 from surveyrouter.sandbox.registry import RegistryState
@@ -117,3 +120,32 @@ def test_a_file_that_is_not_a_state_file_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(JournalError, match="not a sandbox state file"):
         Journal(path)
+
+
+def test_respondents_and_their_projects_survive_a_restart(
+    tmp_path: Path, library: QuestionLibrary
+) -> None:
+    keys = KeyPair("partner", "partner-secret")
+    options = SandboxOptions(
+        api_keys={keys.access_key: keys.secret_key},
+        redirect_keys=KeyPair("redirect", "redirect-secret"),
+        base_url=BASE,
+        partner_return_url="https://partner.invalid/return",
+        opportunities=40,
+        seed=3,
+        state_path=tmp_path / "sandbox.db",
+        frozen=True,
+        forced_outcome=Disposition(1, 0),
+    )
+    first = build_sandbox(options, library, Clock(START))
+    live = next(d for d in first.registry.documents() if d["status"] == "OPEN")
+    link = entry_link(live["links"]["live"], keys, START + timedelta(minutes=5), "r-42")
+    first.gateway.start(link)
+    before = first.gateway.respondents["r-42"]
+    first.close()
+
+    again = build_sandbox(options, library, Clock(START))
+
+    assert again.gateway.respondents["r-42"] == before
+    assert again.gateway.respondents["r-42"].entered_projects  # a second entry is a duplicate
+    again.close()

@@ -65,3 +65,20 @@ def test_a_loop_that_returns_is_not_restarted() -> None:
     loops.stop(timeout=5)
 
     assert calls == [1]
+
+
+def test_a_stop_asked_for_before_the_start_is_kept() -> None:
+    ran: list[int] = []
+
+    def loop(stop: threading.Event) -> None:
+        while not stop.is_set():
+            ran.append(1)
+            stop.wait(0.01)
+
+    loops = BackgroundLoops({"loop": loop})
+    loops.stop_event.set()  # e.g. SIGTERM while the process was still starting
+    loops.start()
+    loops.wait()
+    loops.stop(timeout=5)
+
+    assert ran == []
