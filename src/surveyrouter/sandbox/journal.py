@@ -140,10 +140,10 @@ class Journal:
         """Commit what the block staged, or nothing if it raised."""
         try:
             yield
+            self.commit()
         except BaseException:
             self.rollback()
             raise
-        self.commit()
 
     # --- staging writes ------------------------------------------------------------------------
 

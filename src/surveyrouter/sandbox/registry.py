@@ -32,9 +32,10 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import sqlite3
 import threading
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -558,7 +559,32 @@ class RegistryState:
     # --- the journal (callers hold the lock) ---------------------------------------------------
 
     def _operation(self) -> AbstractContextManager[None]:
-        return self._journal.operation() if self._journal is not None else nullcontext()
+        return self._journaled() if self._journal is not None else nullcontext()
+
+    @contextmanager
+    def _journaled(self) -> Iterator[None]:
+        """One operation, on disk whole or not at all. Memory changes as the operation goes;
+        if its journal commit fails (disk full, say), memory is read back from the file, so
+        the two never disagree and the failed change is not notified from memory alone."""
+        assert self._journal is not None
+        try:
+            with self._journal.operation():
+                yield
+        except (sqlite3.Error, OSError):
+            # The file failed us; an operation's own refusals (unknown id, a mutation that
+            # raises) leave memory as it was and need no reload.
+            self._reload()
+            raise
+
+    def _reload(self) -> None:
+        assert self._journal is not None
+        for records in (self._opportunities, self._invites):
+            records.clear()
+        for collections in (self._collections, self._invite_collections):
+            collections.clear()
+        self._notifications.clear()
+        self._invite_queues.clear()
+        self._restore(self._journal.load())
 
     def _save_records(self, kind: Kind, identifiers: Iterable[int]) -> None:
         if self._journal is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -149,3 +150,24 @@ def test_respondents_and_their_projects_survive_a_restart(
     assert again.gateway.respondents["r-42"] == before
     assert again.gateway.respondents["r-42"].entered_projects  # a second entry is a duplicate
     again.close()
+
+
+def test_a_change_the_state_file_cannot_take_is_undone_in_memory_too(
+    tmp_path: Path, library: QuestionLibrary
+) -> None:
+    registry = open_at(tmp_path / "sandbox.db", library)
+    target = registry.opportunity_ids()[0]
+    before = registry.get(target)
+    journal = registry.journal
+    assert journal is not None
+
+    def full_disk() -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    journal.commit = full_disk  # type: ignore[method-assign]
+    with pytest.raises(sqlite3.OperationalError):
+        registry.change(target, lambda document: document.update(status="CLOSED"))
+
+    assert registry.get(target) == before
+    assert registry.version(target) == 1
+    registry.close()
