@@ -8,14 +8,17 @@ links the sandbox hands out start from ``exchange.options.base_url``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from surveyrouter.sandbox import gateway_api, registry_api
 from surveyrouter.sandbox.exchange import SandboxExchange
 from surveyrouter.sandbox.http import Verifier, install_refusals, serve_on
+from surveyrouter.sandbox.pages import index_page
 from surveyrouter.sandbox.registry import RegistryState
 
 __all__ = ["create_registry_app", "create_sandbox_app"]
@@ -33,6 +36,22 @@ def create_sandbox_app(exchange: SandboxExchange) -> FastAPI:
     app.include_router(registry_api.router)
     app.include_router(gateway_api.router)
     install_refusals(app)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        options = exchange.options
+        facts = [
+            ("Base URL (registry and gateway)", options.base_url),
+            ("Entry links", f"{options.base_url}/start"),
+            ("API access key", ", ".join(options.api_keys)),
+            ("Redirect access key", options.redirect_keys.access_key),
+            ("Returns to", options.partner_return_url),
+            ("Callbacks to", options.partner_callback_url or "(none)"),
+            ("Market", "frozen" if exchange.simulation.frozen else "changing over time"),
+        ]
+        counts = Counter(str(d.get("status")) for d in exchange.registry.documents())
+        return HTMLResponse(index_page(facts, dict(sorted(counts.items()))))
+
     return app
 
 

@@ -75,6 +75,18 @@ def dropout_page(opportunity_id: int) -> str:
     )
 
 
+def index_page(facts: Iterable[tuple[str, str]], counts: Mapping[str, int]) -> str:
+    """The sandbox's root: what it is, where its paths are, and what its market holds."""
+    rows = "".join(f"<dt>{escape(name)}</dt><dd>{escape(value)}</dd>" for name, value in facts)
+    market = ", ".join(f"{count} {escape(status.lower())}" for status, count in counts.items())
+    return _page(
+        "surveyrouter sandbox exchange",
+        "<p>A REX-compatible Opportunity Registry and Respondent Gateway (signed JSON POSTs "
+        "at this base URL, as Dynata's). Point a REX client here with the access key below.</p>"
+        f"<dl>{rows}</dl><p>Market: {market or 'empty'}.</p>",
+    )
+
+
 def _about(session: Session) -> str:
     opportunity = session.admission.opportunity
     return (

@@ -626,6 +626,19 @@ def test_get_attribute_info_serves_the_catalogues_document(
     assert legacy.json() == document
 
 
+def test_the_sandbox_root_says_what_it_is_and_never_shows_a_secret(
+    rex_fixtures: Path, partner: Partner
+) -> None:
+    with sandbox_serving(rex_fixtures, options_for(partner), mount="/sandbox/rex") as box:
+        page = httpx.get(f"{box.url}/")
+
+    assert page.status_code == 200
+    assert f"{box.url}/start" in page.text
+    assert KEYS.access_key in page.text
+    assert KEYS.secret_key not in page.text
+    assert "open" in page.text.lower()
+
+
 # --- interactive mode, mounted under a prefix ------------------------------------------------
 
 
