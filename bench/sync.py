@@ -45,6 +45,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from surveyrouter.bootstrap import Runtime, build_runtime, prepare_database
+from surveyrouter.collector import tune_for_server
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.networks.rex.registry import RegistryClient, RetryPolicy, RexApi
 from surveyrouter.networks.rex.signing import KeyPair
@@ -324,6 +325,7 @@ def main() -> None:
         help="also (c): `surveyrouter sync` in its own process, this one following the feed",
     )
     args = parser.parse_args()
+    tune_for_server()  # as `serve` and `sync` run
     with tempfile.TemporaryDirectory() as workdir:
         rows = [
             run(backend, args.opportunities, args.reference, args.seed, Path(workdir), args.split)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from surveyrouter.cli.root import app
 from surveyrouter.cli.serve import bind
+from surveyrouter.collector import tune_for_server
 from surveyrouter.logging_setup import configure_logging
 from surveyrouter.networks.rex.signing import KeyPair
 from surveyrouter.sandbox.app import create_sandbox_app
@@ -137,6 +138,7 @@ def sandbox(
         create_sandbox_app(exchange), log_config=None, access_log=False, log_level=None
     )
     # The market lives on beside the server (unless --frozen), as an exchange's does.
+    tune_for_server()
     market = BackgroundLoops(sandbox_loops(exchange))
     market.start()
     try:

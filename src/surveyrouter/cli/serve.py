@@ -12,6 +12,7 @@ from rich.table import Table
 
 from surveyrouter.bootstrap import build_runtime, prepare_database
 from surveyrouter.cli.root import app
+from surveyrouter.collector import tune_for_server
 from surveyrouter.logging_setup import configure_logging
 from surveyrouter.sandbox.journal import JournalError
 from surveyrouter.server import build_server
@@ -57,6 +58,7 @@ def serve(
             console.print(f"[red]the sandbox exchange cannot start: {error}[/red]")
             raise typer.Exit(1) from error
         print_urls(listener, sandbox=application.state.sandbox is not None)
+        tune_for_server()
         config = uvicorn.Config(application, log_config=None, access_log=False, log_level=None)
         uvicorn.Server(config).run(sockets=[listener])
     finally:

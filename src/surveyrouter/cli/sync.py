@@ -15,6 +15,7 @@ from rich.console import Console
 
 from surveyrouter.bootstrap import build_runtime, prepare_database, sync_targets
 from surveyrouter.cli.root import app
+from surveyrouter.collector import tune_for_server
 from surveyrouter.logging_setup import configure_logging
 from surveyrouter.settings import Settings
 from surveyrouter.workers.loops import BackgroundLoops
@@ -44,6 +45,7 @@ def sync() -> None:
         signal.signal(signal.SIGINT, stop)
         for target in targets:
             console.print(f"syncing [bold]{target.network_id}[/bold] from {target.registry_url}")
+        tune_for_server()
         loops.start()
         loops.wait()
         loops.stop()
