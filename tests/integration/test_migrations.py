@@ -54,3 +54,20 @@ def test_opportunity_indexes_exist(runtime: Runtime) -> None:
     assert indexes["ix_opportunities_change_seq"] == (("change_seq",), True)
     unique = inspect(runtime.engine).get_unique_constraints("opportunities")
     assert [tuple(u["column_names"]) for u in unique] == [("network_id", "external_id")]
+
+
+def test_stored_payloads_are_compressed_with_lz4_on_postgresql(runtime: Runtime) -> None:
+    with runtime.engine.connect() as connection:
+        head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        method = None
+        if runtime.engine.dialect.name == "postgresql":
+            method = connection.execute(
+                text(
+                    "SELECT attcompression FROM pg_attribute "
+                    "WHERE attrelid = 'opportunities'::regclass AND attname = 'raw'"
+                )
+            ).scalar()
+
+    assert head == "0004"
+    # PostgreSQL 15 here is built with lz4; SQLite has no such setting.
+    assert method == ("l" if runtime.engine.dialect.name == "postgresql" else None)
