@@ -18,7 +18,7 @@ from sqlalchemy import text
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.networks.rex.opportunities import parse_opportunity
-from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.services.index_feed import IndexFeed, collection_key
 from surveyrouter.store.collections import put_collection
 from surveyrouter.store.db import transaction
 from surveyrouter.store.opportunities import (
@@ -300,11 +300,13 @@ def test_referenced_collections_are_loaded_into_the_matcher_once(
     with transaction(runtime.sessions) as session:
         put_collection(session, NETWORK, COLLECTION_ID, values, fetched_at=AT)
     feed.catch_up()
-    assert matcher.collection_loads == [{COLLECTION_ID}]
+    # Qualified by network: another exchange may have a collection of the same id.
+    loaded = {collection_key(NETWORK, COLLECTION_ID)}
+    assert matcher.collection_loads == [loaded]
 
     write(runtime, [make_raw(2, template=WITH_COLLECTION)])
     feed.catch_up()
-    assert matcher.collection_loads == [{COLLECTION_ID}]
+    assert matcher.collection_loads == [loaded]
     assert indexed(matcher) == {1, 2}
 
 

@@ -16,13 +16,16 @@ import pytest
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.domain.opportunity import Opportunity
+from surveyrouter.domain.targeting import evaluate
 from surveyrouter.networks.rex.opportunities import parse_opportunity
+from surveyrouter.profile_document import ProfileDocument
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.services.recently_parsed import RecentlyParsed
 from surveyrouter.services.sync import SyncSettings, SyncWorker
-from surveyrouter.store.collections import get_collection
+from surveyrouter.store.collections import get_collection, put_collection
 from surveyrouter.store.db import transaction
-from surveyrouter.store.opportunities import get_opportunity
+from surveyrouter.store.networks import Network, upsert_networks
+from surveyrouter.store.opportunities import get_opportunity, upsert_opportunities
 from surveyrouter.store.sync_state import (
     get_sync_state,
     list_sync_states,
@@ -186,3 +189,36 @@ def test_sync_state_keeps_the_last_error_beside_the_last_success(runtime: Runtim
     assert state.lag_seconds == 0.0
     assert state.rejected_total == 3
     assert (state.live_count, state.paused_count, state.closed_count) == (0, 0, 0)
+
+
+def test_two_networks_collections_of_the_same_id_are_kept_apart(
+    runtime: Runtime, items: dict[int, dict[str, Any]], rex_fixtures: Path
+) -> None:
+    zips = tuple((rex_fixtures / "download_collection.txt").read_text().split())
+    raw = next(
+        r for r in items.values()
+        if r["status"] == "OPEN" and any(c.get("collection") == COLLECTION_ID for c in r["cells"])
+    )  # fmt: skip
+    values = {"sandbox": zips, "rex": ("00000",)}  # one id, two exchanges, two lists
+    with transaction(runtime.sessions) as session:
+        upsert_networks(session, [Network(id="rex", kind="rex", name="Dynata REX", enabled=True)])
+        for network, collection in values.items():
+            upsert_opportunities(session, network, [(parse_opportunity(raw, network), raw)], T0)
+            put_collection(session, network, COLLECTION_ID, collection, fetched_at=T0)
+    matcher = Matcher()
+    IndexFeed(matcher, runtime.sessions).catch_up()
+
+    profile = ProfileDocument.model_validate(
+        {"country": raw["locale"]["country"], "language": raw["locale"]["language"],
+         "device": "desktop", "postal_code": zips[0]}
+    ).to_profile()  # fmt: skip
+    result = matcher.match(profile, T0)
+    verdicts = {
+        network: evaluate(parse_opportunity(raw, network), profile, T0, {COLLECTION_ID: collection})
+        for network, collection in values.items()
+    }
+    assert verdicts["sandbox"].result != verdicts["rex"].result  # the lists decide
+    for network, verdict in verdicts.items():
+        slot = matcher.slot_of(network, raw["id"])
+        assert slot is not None
+        assert result.result_at(slot) is verdict.result

@@ -8,6 +8,7 @@ commit order), so a cursor that only moves forward misses nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -129,7 +130,7 @@ class IndexFeed:
             if opportunity.status is not OpportunityStatus.OPEN:
                 gone.append(key)
             else:
-                live.append(opportunity)
+                live.append(_network_collections(opportunity))
         self.matcher.remove(gone)
         self._load_collections(live)
         self._add(live)
@@ -165,8 +166,9 @@ class IndexFeed:
                     self.matcher.remove([(opportunity.network, opportunity.id)])
 
     def _load_collections(self, opportunities: Iterable[Opportunity]) -> None:
+        # The opportunities' collection ids are already the matcher's (network-qualified).
         wanted = {
-            (opportunity.network, cell.collection_id)
+            split_collection_key(cell.collection_id)
             for opportunity in opportunities
             for cell in opportunity.cells.values()
             if cell.kind is CellKind.COLLECTION
@@ -186,10 +188,43 @@ class IndexFeed:
         with self.sessions() as session:
             for network_id, collection_ids in by_network.items():
                 stored = get_collections(session, network_id, collection_ids)
-                found.update(stored)
+                found.update(
+                    {collection_key(network_id, c): values for c, values in stored.items()}
+                )
                 self._awaited_collections -= {(network_id, c) for c in stored}
         if found:
-            # The matcher knows collections by id alone (REX ids are global to the exchange).
             with self.lock:
                 self.matcher.add_collections(found)
             self._loaded_collections |= found.keys()
+
+
+# The matcher knows collections by id alone, and two exchanges may both have a collection
+# "2169971": the feed hands it network-qualified ids, in the cells and in the collections alike.
+_SEPARATOR = "\x1f"
+
+
+def collection_key(network_id: str, collection_id: str) -> str:
+    """The matcher's id for one network's collection."""
+    return f"{network_id}{_SEPARATOR}{collection_id}"
+
+
+def split_collection_key(key: str) -> tuple[str, str]:
+    network_id, _, collection_id = key.partition(_SEPARATOR)
+    return network_id, collection_id
+
+
+def _network_collections(opportunity: Opportunity) -> Opportunity:
+    """``opportunity`` with its COLLECTION cells naming network-qualified collections."""
+    if not any(cell.collection_id for cell in opportunity.cells.values()):
+        return opportunity
+    cells = {
+        tag: (
+            dataclasses.replace(
+                cell, collection_id=collection_key(opportunity.network, cell.collection_id)
+            )
+            if cell.collection_id
+            else cell
+        )
+        for tag, cell in opportunity.cells.items()
+    }
+    return dataclasses.replace(opportunity, cells=cells)
