@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from surveyrouter.cli import bind
@@ -54,6 +52,7 @@ from surveyrouter.sandbox.outcomes import ABANDONED
 from surveyrouter.sandbox.registry import RegistryState
 from surveyrouter.store.question_library import load_question_library
 from tests.clock import Clock
+from tests.integration.test_server import serving
 
 KEYS = KeyPair("partner-access-key", "partner-secret-key")
 STRANGER = KeyPair("stranger-access-key", "stranger-secret-key")
@@ -129,26 +128,6 @@ def partner_server() -> Iterator[Partner]:
 # --- the sandbox -----------------------------------------------------------------------------
 
 
-@contextmanager
-def running(app: FastAPI, listener: socket.socket) -> Iterator[None]:
-    """uvicorn on an already bound socket, in a thread (the sandbox must know its port before
-    its market's links and options are built)."""
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        listener.close()
-
-
 @dataclasses.dataclass
 class Sandbox:
     url: str  # where the sandbox's own paths are (base_url)
@@ -202,7 +181,8 @@ def sandbox_serving(
         outer.mount(mount, app)
         app = outer
     documents = {d["id"]: d for d in registry.documents()}
-    with running(app, listener):
+    # Bound before the market is built: its links and the options name the port.
+    with serving(app, listener):
         yield Sandbox(base_url, exchange, clock, documents)
 
 
