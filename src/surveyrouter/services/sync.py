@@ -191,29 +191,23 @@ class SyncWorker:
             or self._last_recount is None
             or now - self._last_recount >= settings.recount_interval
         )
-        offered: list[tuple[Opportunity, int]] = []
-        try:
-            with transaction(self.sessions) as session, self._offering(offered):
-                written = write_opportunities(
-                    session,
-                    self.network_id,
-                    [(item.opportunity, item.raw) for item in batch.received],
-                    at=now,
-                )
-                offered += written
-                for collection_id, values in downloads.items():
-                    put_collection(session, self.network_id, collection_id, values, fetched_at=now)
-                record_sync_success(
-                    session,
-                    self.network_id,
-                    at=now,
-                    newest_notified=_newest_notified(batch.received),
-                    rejected=len(batch.rejected),
-                    recount=recount,
-                )
-        except BaseException:
-            self._withdraw(offered)  # the commit itself failed
-            raise
+        with self._writing() as (session, written):
+            written += write_opportunities(
+                session,
+                self.network_id,
+                [(item.opportunity, item.raw) for item in batch.received],
+                at=now,
+            )
+            for collection_id, values in downloads.items():
+                put_collection(session, self.network_id, collection_id, values, fetched_at=now)
+            record_sync_success(
+                session,
+                self.network_id,
+                at=now,
+                newest_notified=_newest_notified(batch.received),
+                rejected=len(batch.rejected),
+                recount=recount,
+            )
         if recount:
             self._last_recount = now
         # Only now: acking before the commit could lose a batch that then failed to commit.
@@ -265,24 +259,18 @@ class SyncWorker:
                 )
         downloads = self._download_missing(item.opportunity for item in fetched)
         now = self.clock()
-        offered: list[tuple[Opportunity, int]] = []
-        try:
-            with transaction(self.sessions) as session, self._offering(offered):
-                written = write_opportunities(
-                    session,
-                    self.network_id,
-                    [(item.opportunity, item.raw) for item in fetched],
-                    at=now,
-                    # A notification stored while we were asking is newer than what we got.
-                    unless_written_since=started,
-                )
-                offered += written
-                for collection_id, values in downloads.items():
-                    put_collection(session, self.network_id, collection_id, values, fetched_at=now)
-                closed = close_opportunities(session, self.network_id, gone, at=now)
-        except BaseException:
-            self._withdraw(offered)  # the commit itself failed
-            raise
+        with self._writing() as (session, written):
+            written += write_opportunities(
+                session,
+                self.network_id,
+                [(item.opportunity, item.raw) for item in fetched],
+                at=now,
+                # A notification stored while we were asking is newer than what we got.
+                unless_written_since=started,
+            )
+            for collection_id, values in downloads.items():
+                put_collection(session, self.network_id, collection_id, values, fetched_at=now)
+            closed = close_opportunities(session, self.network_id, gone, at=now)
         if failure is not None:
             raise failure
         return RefreshResult(
@@ -419,22 +407,30 @@ class SyncWorker:
             )
 
     @contextmanager
-    def _offering(self, written: list[tuple[Opportunity, int]]) -> Iterator[None]:
-        """When the block succeeds, leave ``written`` (which it filled) for this process's
-        index feed: inside the transaction, so before the commit, as the feed may read the
-        changes the moment they are committed. A failing block offers nothing."""
-        yield
-        if self.parsed is not None:
-            self.parsed.put(self.network_id, written)
+    def _writing(self) -> Iterator[tuple[Session, list[tuple[Opportunity, int]]]]:
+        """One write transaction, and the list of (opportunity, change number) the block
+        fills with what it wrote.
 
-    def _withdraw(self, written: list[tuple[Opportunity, int]]) -> None:
-        """Take back what was offered for a transaction whose commit failed: SQLite hands its
-        change numbers out again. (Between that rollback and this, a writer in another process
-        could reuse one for the same opportunity; commits fail rarely, and the next change of
-        that opportunity corrects the matcher.)"""
-        if self.parsed is not None:
-            for opportunity, change_seq in written:
-                self.parsed.take(self.network_id, opportunity.id, change_seq)
+        When the block succeeds, what it wrote is left for this process's index feed while
+        still inside the transaction, so before the commit: the feed may read the changes the
+        moment they are committed. If the commit then fails it is taken back, since SQLite
+        hands those change numbers out again. (Between that rollback and this, a writer in
+        another process could reuse one for the same opportunity; commits fail rarely, and the
+        next change of that opportunity corrects the matcher.)
+        """
+        written: list[tuple[Opportunity, int]] = []
+        offered = False
+        try:
+            with transaction(self.sessions) as session:
+                yield session, written
+                if self.parsed is not None:
+                    self.parsed.put(self.network_id, written)
+                    offered = True
+        except BaseException:
+            if offered and self.parsed is not None:
+                for opportunity, change_seq in written:
+                    self.parsed.take(self.network_id, opportunity.id, change_seq)
+            raise
 
     def _record_error(self, error: Exception) -> None:
         try:
