@@ -38,8 +38,11 @@ from surveyrouter.domain.questions import (
 from surveyrouter.networks.rex.opportunities import parse_opportunity
 from surveyrouter.networks.rex.registry import RegistryNotFound
 from surveyrouter.store.db import transaction
-from surveyrouter.store.live_opportunities import latest_change_seq, open_opportunity_documents
-from surveyrouter.store.opportunities import changes_since
+from surveyrouter.store.opportunities import (
+    changes_since,
+    latest_change_seq,
+    open_opportunity_documents,
+)
 from surveyrouter.store.questions import (
     NetworkAttribute,
     QuestionMapping,
