@@ -128,15 +128,23 @@ class Settings(BaseSettings):
         is the one actually bound, for ``--port 0``)."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "localhost" if self.host in ("0.0.0.0", "::") else self.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port if port is None else port}"
+        return http_url(self.host, self.port if port is None else port)
 
     def sandbox_base_url(self, port: int | None = None) -> str:
         """Where the sandbox is reached: ``sandbox_url``, else mounted in this server."""
         if self.sandbox_url:
             return self.sandbox_url.rstrip("/")
         return f"{self.base_url(port)}{SANDBOX_MOUNT}"
+
+
+def http_url(host: str, port: int) -> str:
+    """The URL a client uses to reach a server listening on ``host:port``: a wildcard address
+    becomes ``localhost``, an IPv6 address gets its brackets."""
+    if host in ("0.0.0.0", "::"):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def sqlalchemy_url(settings: Settings) -> URL:

@@ -28,6 +28,7 @@ from surveyrouter.sandbox.exchange import (
 from surveyrouter.sandbox.journal import JournalError
 from surveyrouter.sandbox.outcomes import SurveyEnding, describe_ending, parse_ending
 from surveyrouter.server import sandbox_loops
+from surveyrouter.settings import http_url
 from surveyrouter.store.question_library import load_question_library
 from surveyrouter.workers.loops import BackgroundLoops
 
@@ -150,11 +151,7 @@ def sandbox(
 
 def base_url_of(listener: socket.socket) -> str:
     host, port = listener.getsockname()[:2]
-    if host in ("0.0.0.0", "::"):
-        host = "localhost"
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return http_url(host, port)
 
 
 def print_banner(options: SandboxOptions) -> None:

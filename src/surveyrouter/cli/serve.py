@@ -16,7 +16,7 @@ from surveyrouter.collector import tune_for_server
 from surveyrouter.logging_setup import configure_logging
 from surveyrouter.sandbox.journal import JournalError
 from surveyrouter.server import build_server
-from surveyrouter.settings import SANDBOX_MOUNT, Settings
+from surveyrouter.settings import SANDBOX_MOUNT, Settings, http_url
 
 console = Console()
 
@@ -76,11 +76,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def print_urls(listener: socket.socket, sandbox: bool = False) -> None:
     host, port = listener.getsockname()[:2]
-    if host in ("0.0.0.0", "::"):
-        host = "localhost"
-    elif ":" in host:
-        host = f"[{host}]"
-    base = f"http://{host}:{port}"
+    base = http_url(host, port)
     table = Table(title="surveyrouter is serving", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(style="cyan")
