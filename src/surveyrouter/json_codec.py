@@ -1,17 +1,24 @@
-"""Writing JSON for exchange payloads, fast: orjson, falling back to the standard library for
-what it refuses (integers beyond 64 bits, which an exchange may send in a field we keep but
-never read). Text stays UTF-8 as sent (German answer texts stay readable in the database).
+"""Exchange JSON, fast: orjson both ways, the standard library wherever orjson would answer
+differently. Text stays UTF-8 as sent (German answer texts stay readable in the database).
 
-Reading stays with the standard library: orjson turns an integer beyond 64 bits into a float,
-and a payload we keep "as sent" must come back as it was.
+orjson refuses integers beyond 64 bits when writing, and when reading turns them into floats;
+a payload we keep "as sent" must come back as it was, so a document with such a number (a run
+of 19 or more digits anywhere, a cheap scan that may also send a long digit string the slow
+way, harmlessly) is read by the standard library. So is anything orjson refuses to read
+(``NaN``, lone surrogates), so that what is accepted and what each error says stay the
+standard library's.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
+
+# 2**63 has 19 digits: any integer orjson could read as a float has at least as many.
+_LONG_DIGITS = re.compile(rb"\d{19}")
 
 
 def dumps(value: Any) -> str:
@@ -25,3 +32,17 @@ def dump_bytes(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def loads(document: bytes | bytearray | memoryview | str) -> Any:
+    """The value of a JSON document, exactly as ``json.loads`` reads it (same values, same
+    errors: ``json.JSONDecodeError``, or ``UnicodeDecodeError`` for bytes that are not UTF-8)."""
+    data = document.encode("utf-8", "surrogatepass") if isinstance(document, str) else document
+    if _LONG_DIGITS.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # the standard library decides, and explains
+    if isinstance(document, str):
+        return json.loads(document)
+    return json.loads(bytes(document))

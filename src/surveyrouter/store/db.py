@@ -30,13 +30,16 @@ def engine_for_url(url: URL) -> Engine:
         path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, json_serializer=json_codec.dumps)
+        engine = create_engine(
+            url, json_serializer=json_codec.dumps, json_deserializer=json_codec.loads
+        )
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
     return create_engine(
         url,
         json_serializer=json_codec.dumps,
+        json_deserializer=json_codec.loads,
         pool_pre_ping=True,
         # A health check must answer "down" quickly rather than hang on an unreachable host.
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},

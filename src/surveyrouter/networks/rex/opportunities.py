@@ -185,5 +185,7 @@ def _check_tags(tags: list[str], cells: Mapping[str, Cell], opportunity_id: int)
 
 
 def _log_extras(model: WireModel, what: str) -> None:
-    for name in model.model_extra or {}:
-        log_once(what + " field", name)
+    extra = model.__pydantic_extra__  # what ``model_extra`` returns, without its property call
+    if extra:
+        for name in extra:
+            log_once(what + " field", name)

@@ -30,6 +30,7 @@ from typing import Any, Self, TypeGuard
 
 import httpx
 
+from surveyrouter import json_codec
 from surveyrouter.domain.opportunity import Opportunity
 from surveyrouter.networks.rex.opportunities import InvalidOpportunity, parse_opportunity
 from surveyrouter.networks.rex.signing import KeyPair, sign_request
@@ -314,7 +315,7 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
 
 def _json(response: httpx.Response, operation: str) -> Any:
     try:
-        return response.json()
+        return json_codec.loads(response.content)
     except (ValueError, UnicodeDecodeError) as error:
         raise RegistryProtocolError(
             response.status_code, f"response is not JSON: {error}", operation=operation

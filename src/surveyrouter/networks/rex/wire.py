@@ -51,16 +51,6 @@ class RexCell(WireModel):
     attribute_id: int
     negate: bool = False
     kind: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _opaque_payload_of_unknown_kinds(cls, data: Any) -> Any:
-        # A kind we do not know may reuse a payload name with another shape; its payload is
-        # never read (the cell evaluates as INEFFABLE), so it must not fail the opportunity.
-        if isinstance(data, dict) and data.get("kind") not in KNOWN_CELL_KINDS:
-            return {name: data[name] for name in _CELL_HEADER if name in data}
-        return data
-
     value: str | None = None
     list_: list[str] | None = Field(default=None, alias="list")
     operator: str | None = None
@@ -131,3 +121,29 @@ class RexOpportunity(WireModel):
     cells: list[RexCell] = []
     filters: list[list[RexFilterObject]] = []
     quotas: list[list[RexQuotaObject]] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _opaque_payload_of_unknown_cell_kinds(cls, data: Any) -> Any:
+        # A kind we do not know may reuse a payload name with another shape; its payload is
+        # never read (the cell evaluates as INEFFABLE), so it must not fail the opportunity.
+        # Checked here, once per opportunity, rather than by a validator on every cell: the
+        # sync path parses a dozen cells per opportunity and pays for each validator call.
+        if not isinstance(data, dict):
+            return data
+        cells = data.get("cells")
+        if not isinstance(cells, list):
+            return data
+        for cell in cells:
+            if isinstance(cell, dict) and cell.get("kind") not in KNOWN_CELL_KINDS:
+                break
+        else:
+            return data
+        # The payload is the exchange's as sent (stored, audited): changed on a copy only.
+        opaque = [
+            {name: cell[name] for name in _CELL_HEADER if name in cell}
+            if isinstance(cell, dict) and cell.get("kind") not in KNOWN_CELL_KINDS
+            else cell
+            for cell in cells
+        ]
+        return {**data, "cells": opaque}

@@ -533,6 +533,7 @@ def test_unknown_cell_kind_with_a_foreign_payload_still_parses(sample: dict[str,
     sample["cells"].append(odd)
     sample["filters"].append([{"id": "f-odd", "cells": ["o"]}])
     assert parse_opportunity(sample).cells["o"].kind is CellKind.UNKNOWN
+    assert sample["cells"][-1]["value"] == {"lat": 1.5}  # the payload kept is as sent
 
 
 def test_dangling_tag_is_kept_and_logged(
