@@ -23,6 +23,7 @@ from surveyrouter.api import create_app
 from surveyrouter.bootstrap import Runtime, build_runtime
 from surveyrouter.cli import bind
 from surveyrouter.settings import Settings
+from surveyrouter.store.apps import find_app_by_token
 
 TRACE_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -175,8 +176,14 @@ def test_serve_migrates_prints_its_urls_and_answers(database_url: str, tmp_path:
         text=True,
     )
     try:
-        health_url = read_health_url(process)
+        banner = read_banner(process)
+        health_url = re.search(r"http://127\.0\.0\.1:\d+/healthz", banner)
+        assert health_url is not None, banner
+        health_url = health_url.group(0)
         assert not health_url.endswith(":8000/healthz"), "--port 0 must pick a free port"
+        # A first start creates a demo app and prints its token, for a first API call.
+        token = re.search(r"API token\s*│?\s*([0-9a-f-]{36})", banner)
+        assert token is not None, banner
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -195,15 +202,23 @@ def test_serve_migrates_prints_its_urls_and_answers(database_url: str, tmp_path:
     lines = [json.loads(line) for line in errors.splitlines() if line.startswith("{")]
     requests = [line for line in lines if line.get("msg") == "request"]
     assert requests
+    runtime = build_runtime(Settings(database_url=database_url))
+    try:
+        with runtime.sessions() as session:
+            demo = find_app_by_token(session, token.group(1))
+    finally:
+        runtime.close()
+    assert demo is not None
     assert {"method", "path", "status", "duration_ms", "trace_id"} <= set(requests[0])
     assert any("Running upgrade" in line["msg"] for line in lines)
 
 
-def read_health_url(process: subprocess.Popen[str]) -> str:
+def read_banner(process: subprocess.Popen[str]) -> str:
+    """What ``serve`` printed up to its last banner row (the first app's API token)."""
     assert process.stdout is not None
     printed = []
     for line in process.stdout:
         printed.append(line)
-        if match := re.search(r"http://127\.0\.0\.1:\d+/healthz", line):
-            return match.group(0)
-    raise AssertionError(f"serve printed no health URL: {''.join(printed)!r}")
+        if "API token" in line:
+            return "".join(printed)
+    raise AssertionError(f"serve printed no banner: {''.join(printed)!r}")

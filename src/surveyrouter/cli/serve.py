@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -13,9 +14,11 @@ from rich.table import Table
 from surveyrouter.bootstrap import build_runtime, prepare_database
 from surveyrouter.cli.root import app
 from surveyrouter.collector import tune_for_server
+from surveyrouter.domain.apps import App
 from surveyrouter.logging_setup import configure_logging
 from surveyrouter.sandbox.journal import JournalError
 from surveyrouter.server import build_server
+from surveyrouter.services.apps import ensure_demo_app
 from surveyrouter.settings import SANDBOX_MOUNT, Settings, http_url
 
 console = Console()
@@ -44,6 +47,7 @@ def serve(
     runtime = build_runtime(settings)
     try:
         prepare_database(runtime)
+        demo, _created = ensure_demo_app(runtime.sessions, lambda: datetime.now(UTC))
         # Binding before printing makes the printed URLs true: port 0 shows the port it got,
         # and a taken port fails here rather than after the banner.
         try:
@@ -57,7 +61,7 @@ def serve(
         except JournalError as error:
             console.print(f"[red]the sandbox exchange cannot start: {error}[/red]")
             raise typer.Exit(1) from error
-        print_urls(listener, sandbox=application.state.sandbox is not None)
+        print_urls(listener, sandbox=application.state.sandbox is not None, first_app=demo)
         tune_for_server()
         config = uvicorn.Config(application, log_config=None, access_log=False, log_level=None)
         uvicorn.Server(config).run(sockets=[listener])
@@ -74,7 +78,9 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
-def print_urls(listener: socket.socket, sandbox: bool = False) -> None:
+def print_urls(
+    listener: socket.socket, sandbox: bool = False, first_app: App | None = None
+) -> None:
     host, port = listener.getsockname()[:2]
     base = http_url(host, port)
     table = Table(title="surveyrouter is serving", show_header=False, title_justify="left")
@@ -83,4 +89,9 @@ def print_urls(listener: socket.socket, sandbox: bool = False) -> None:
     paths = [*URL_PATHS, ("Sandbox exchange", SANDBOX_MOUNT)] if sandbox else URL_PATHS
     for label, path in paths:
         table.add_row(label, f"{base}{path}")
+    if first_app is not None:
+        # The token a developer needs for a first client API call; the rest (secret, S2S
+        # token) is one `surveyrouter apps show` away, not printed to every log.
+        table.add_row("App", f"{first_app.name} (id {first_app.id})")
+        table.add_row("API token", first_app.api_token)
     console.print(table)

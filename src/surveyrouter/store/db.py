@@ -58,8 +58,16 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option ``transaction`` sets: this connection's transaction is going to write.
+_WRITES = "surveyrouter_writes"
+
+
 def _begin_sqlite_transaction(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A deferred transaction that reads and then writes cannot wait for another writer: in WAL
+    # mode SQLite fails it at once ("database is locked") once its snapshot is stale. Taking
+    # the write lock at BEGIN makes concurrent writers queue behind busy_timeout instead.
+    writes = connection.get_execution_options().get(_WRITES, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -69,8 +77,13 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work commits on success and rolls back on any exception."""
+    """A session whose work commits on success and rolls back on any exception.
+
+    For work that writes: on SQLite it holds the database's write lock from its first
+    statement, so that concurrent writers wait for each other rather than fail.
+    """
     with factory() as session, session.begin():
+        session.connection(execution_options={_WRITES: True})
         yield session
 
 
@@ -97,6 +110,20 @@ def upsert(
     dialect = session.get_bind().dialect.name
     statement = _upsert_statement(dialect, model, tuple(rows[0]), tuple(keys), tuple(keep))
     session.execute(statement, list(rows))
+
+
+def insert_unless_present(
+    session: Session, model: type[DeclarativeBase], row: Mapping[str, Any], keys: Sequence[str]
+) -> bool:
+    """Insert ``row`` unless a row with the same ``keys`` exists; True if this call inserted it.
+
+    Atomic on both backends (``ON CONFLICT DO NOTHING``): of several concurrent callers, one
+    inserts and the others learn it is there.
+    """
+    dialect = session.get_bind().dialect.name
+    statement = _upsert_statement(dialect, model, tuple(row), tuple(keys), tuple(row))
+    result = session.execute(statement, dict(row))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=256)

@@ -172,3 +172,73 @@ class SyncStateRow(Base):
     closed_count: Mapped[int] = mapped_column(Integer, server_default="0")
     # Notifications that could not be parsed, acked and dropped, since the row was created.
     rejected_total: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class ServerSecretRow(Base):
+    """Secrets the server generates once and keeps (never regenerated: a new respondent-id
+    secret would turn every user into a new respondent, and exchanges' duplicate checks with
+    them)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AppRow(Base):
+    """A publisher app (``domain.apps.App``); amounts in exact decimals."""
+
+    __tablename__ = "apps"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    api_token: Mapped[str] = mapped_column(String(64), unique=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    s2s_token: Mapped[str] = mapped_column(String(64), unique=True)
+    revenue_share: Mapped[Decimal] = mapped_column(Money())
+    currency_factor: Mapped[Decimal] = mapped_column(Money())
+    currency_bonus_percent: Mapped[int] = mapped_column(Integer)
+    currency_whole_units: Mapped[bool] = mapped_column(Boolean)
+    currency_symbol: Mapped[str] = mapped_column(Text)
+    currency_symbol_is_image: Mapped[bool] = mapped_column(Boolean)
+    default_country: Mapped[str] = mapped_column(String(2))
+    allowed_countries: Mapped[list[Any]]
+    client_overrides_allowed: Mapped[bool] = mapped_column(Boolean)
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    redirect_complete_url: Mapped[str | None] = mapped_column(Text)
+    redirect_screenout_url: Mapped[str | None] = mapped_column(Text)
+    redirect_start_bonus_url: Mapped[str | None] = mapped_column(Text)
+    redirect_termination_url: Mapped[str | None] = mapped_column(Text)
+    screenout_reward: Mapped[Decimal | None] = mapped_column(Money())
+    start_bonus_reward: Mapped[Decimal | None] = mapped_column(Money())
+    start_bonus_questions: Mapped[int] = mapped_column(Integer)
+    leaderboard_enabled: Mapped[bool] = mapped_column(Boolean)
+    # Decimal strings: JSON numbers would come back as floats.
+    leaderboard_rewards: Mapped[list[Any]]
+    colors: Mapped[list[Any]]
+    verified: Mapped[bool] = mapped_column(Boolean)
+    ranking_variants: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UserRow(Base):
+    """A publisher's user, created on first sight; (app, uid) is the publisher's key."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("app_id", "uid"),)
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    uid: Mapped[str] = mapped_column(String(65))
+    respondent_id: Mapped[str] = mapped_column(String(64), unique=True)
+    country: Mapped[str | None] = mapped_column(String(2))
+    language: Mapped[str | None] = mapped_column(String(8))
+    device: Mapped[str | None] = mapped_column(String(16))
+    username: Mapped[str | None] = mapped_column(String(64))
+    banned_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ban_reason: Mapped[str | None] = mapped_column(Text)
+    entered_survey: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

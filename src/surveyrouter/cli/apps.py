@@ -1,0 +1,244 @@
+"""``surveyrouter apps``: create, list, show and change publisher apps.
+
+Every app setting is an option spelled as the JSON document names it, with dashes
+(``--currency-factor 500``, ``--redirect-complete-url URL``); ``--token`` is the API token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from surveyrouter.bootstrap import Runtime, build_runtime, prepare_database
+from surveyrouter.cli.root import app as root
+from surveyrouter.domain.apps import App, AppSettingInvalid
+from surveyrouter.services.apps import SETTINGS, app_document, change_app, create_app
+from surveyrouter.settings import Settings
+from surveyrouter.store.apps import AppNotFound, find_app_by_token, get_app, list_apps
+
+apps = typer.Typer(
+    help="Publisher apps: tokens, money, callbacks, redirects.", no_args_is_help=True
+)
+root.add_typer(apps, name="apps")
+
+_TAKES_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+_ALIASES = {"token": "api_token"}
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An empty value ("") clears an optional setting."""
+    return lambda text: None if text == "" else parse(text)
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "revenue_share": _decimal,
+    "currency_factor": _decimal,
+    "currency_bonus_percent": _whole,
+    "start_bonus_questions": _whole,
+    "ranking_variants": _whole,
+    "screenout_reward": _optional(_decimal),
+    "start_bonus_reward": _optional(_decimal),
+    "allowed_countries": lambda text: frozenset(c.upper() for c in _items(text)),
+    "default_country": str.upper,
+    "leaderboard_rewards": lambda text: tuple(_decimal(r) for r in _items(text)),
+    "colors": lambda text: tuple(_items(text)),
+    "callback_url": _optional(str),
+    "redirect_complete_url": _optional(str),
+    "redirect_screenout_url": _optional(str),
+    "redirect_start_bonus_url": _optional(str),
+    "redirect_termination_url": _optional(str),
+}
+_FLAGS = {
+    "currency_whole_units",
+    "currency_symbol_is_image",
+    "client_overrides_allowed",
+    "leaderboard_enabled",
+    "verified",
+}
+
+_SETTINGS_HELP = (
+    "Settings, as options: "
+    + ", ".join("--" + ("token" if s == "api_token" else s).replace("_", "-") for s in SETTINGS)
+    + ". Switches (--verified, --no-verified …) also take true/false. Lists are comma-separated;"
+    " an empty value clears an optional URL or reward."
+)
+
+
+def parse_settings(arguments: list[str]) -> dict[str, Any]:
+    """Settings from ``--name value`` / ``--name=value`` / ``--switch`` / ``--no-switch``."""
+    settings: dict[str, Any] = {}
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        position += 1
+        if not argument.startswith("--"):
+            raise AppSettingInvalid(argument, "expected an option such as --name NAME")
+        option, has_value, value = argument[2:].partition("=")
+        name = option.replace("-", "_")
+        negated = name.startswith("no_") and name[3:] in _FLAGS
+        name = _ALIASES.get(name[3:] if negated else name, name[3:] if negated else name)
+        if name not in SETTINGS:
+            raise AppSettingInvalid(f"--{option}", "no such setting")
+        if name in _FLAGS:
+            if negated:
+                settings[name] = False
+                continue
+            if not has_value and position < len(arguments) and arguments[position][:2] != "--":
+                value, has_value = arguments[position], "="
+                position += 1
+            try:
+                settings[name] = _boolean(value) if has_value else True
+            except ValueError as error:
+                raise AppSettingInvalid(f"--{option}", str(error)) from None
+            continue
+        if not has_value:
+            if position >= len(arguments):
+                raise AppSettingInvalid(f"--{option}", "needs a value")
+            value = arguments[position]
+            position += 1
+        try:
+            settings[name] = _PARSERS.get(name, str)(value)
+        except ValueError as error:
+            raise AppSettingInvalid(f"--{option}", str(error)) from None
+    return settings
+
+
+@apps.command(context_settings=_TAKES_SETTINGS, help=f"Create an app. {_SETTINGS_HELP}")
+def create(context: typer.Context) -> None:
+    with _runtime() as runtime:
+        try:
+            created = create_app(runtime.sessions, _now, parse_settings(context.args))
+        except AppSettingInvalid as error:
+            _fail(_spelled(error))
+        _print(created)
+
+
+@apps.command(name="list")
+def list_() -> None:
+    """List every app."""
+    with _runtime() as runtime, runtime.sessions() as session:
+        found = list_apps(session)
+    table = Table("id", "name", "api token", "share", "currency", "verified", "callback")
+    for item in found:
+        table.add_row(
+            str(item.id),
+            item.name,
+            item.api_token,
+            str(item.revenue_share),
+            f"{item.currency.factor}/USD",
+            "yes" if item.verified else "no",
+            item.callback_url or "–",
+        )
+    Console().print(table)
+
+
+@apps.command()
+def show(
+    app_id: Annotated[int | None, typer.Argument(help="The app's id.")] = None,
+    token: Annotated[str | None, typer.Option(help="Find the app by API token.")] = None,
+) -> None:
+    """Print one app as JSON."""
+    if (app_id is None) == (token is None):
+        _fail("give an app id or --token, one of them")
+    with _runtime() as runtime, runtime.sessions() as session:
+        _print(_find(session, app_id, token))
+
+
+@apps.command(context_settings=_TAKES_SETTINGS, help=f"Change an app's settings. {_SETTINGS_HELP}")
+def update(
+    context: typer.Context, app_id: Annotated[int, typer.Argument(help="The app's id.")]
+) -> None:
+    with _runtime() as runtime:
+        try:
+            changes = parse_settings(context.args)
+            if not changes:
+                _fail("nothing to change: give settings as options")
+            _print(change_app(runtime.sessions, _now, app_id, changes))
+        except AppSettingInvalid as error:
+            _fail(_spelled(error))
+        except AppNotFound as error:
+            _fail(str(error))
+
+
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
+    """A migrated runtime for one command, closed after it."""
+    runtime = build_runtime(Settings())
+    try:
+        prepare_database(runtime)
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _find(session: Session, app_id: int | None, token: str | None) -> App:
+    try:
+        if app_id is not None:
+            return get_app(session, app_id)
+    except AppNotFound as error:
+        _fail(str(error))
+    found = find_app_by_token(session, token or "")
+    if found is None:
+        _fail("no app has that token")
+    return found
+
+
+def _spelled(error: AppSettingInvalid) -> str:
+    setting = error.setting
+    if not setting.startswith("--") and setting in SETTINGS:
+        setting = "--" + ("token" if setting == "api_token" else setting).replace("_", "-")
+    return f"{setting}: {error.message}"
+
+
+def _print(item: App) -> None:
+    typer.echo(json.dumps(app_document(item), indent=2, ensure_ascii=False))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"surveyrouter apps: {message}", err=True)
+    raise typer.Exit(2)

@@ -1,0 +1,139 @@
+"""Creating, changing and showing publisher apps (the operator's side of an app)."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from surveyrouter.domain.apps import App, AppSettingInvalid
+from surveyrouter.store.apps import get_app, insert_app, list_apps, update_app
+from surveyrouter.store.db import transaction
+
+DEMO_APP_NAME = "Demo app"
+
+Clock = Callable[[], datetime]
+
+# Settings as the CLI and the JSON document name them, and where each lives on an ``App``.
+_CURRENCY_SETTINGS = {
+    "currency_factor": "factor",
+    "currency_bonus_percent": "bonus_percent",
+    "currency_whole_units": "whole_units",
+    "currency_symbol": "symbol",
+    "currency_symbol_is_image": "symbol_is_image",
+}
+_REDIRECT_SETTINGS = {
+    "redirect_complete_url": "complete",
+    "redirect_screenout_url": "screenout",
+    "redirect_start_bonus_url": "start_bonus",
+    "redirect_termination_url": "termination",
+}
+_TOKEN_SETTINGS = ("api_token", "secret", "s2s_token")
+_APP_SETTINGS = tuple(
+    f.name
+    for f in dataclasses.fields(App)
+    if f.name not in ("id", "currency", "redirects", *_TOKEN_SETTINGS)
+)
+SETTINGS = (*_TOKEN_SETTINGS, *_APP_SETTINGS, *_CURRENCY_SETTINGS, *_REDIRECT_SETTINGS)
+"""Every setting an operator may give when creating or updating an app."""
+
+
+def new_tokens() -> dict[str, str]:
+    """Fresh credentials: a UUID API token (as BitLabs issues), a callback secret and an S2S
+    token, each unguessable."""
+    return {
+        "api_token": str(uuid.uuid4()),
+        "secret": secrets.token_urlsafe(24),
+        "s2s_token": secrets.token_hex(16),
+    }
+
+
+def with_settings(app: App, changes: Mapping[str, Any]) -> App:
+    """``app`` with ``changes`` (setting name → value, as in ``SETTINGS``), checked as a whole.
+
+    Raises ``AppSettingInvalid`` for an unknown setting or a value that breaks a rule.
+    """
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise AppSettingInvalid(unknown[0], f"unknown setting; known: {', '.join(SETTINGS)}")
+    top = {k: v for k, v in changes.items() if k in _TOKEN_SETTINGS or k in _APP_SETTINGS}
+    currency = {_CURRENCY_SETTINGS[k]: v for k, v in changes.items() if k in _CURRENCY_SETTINGS}
+    redirects = {_REDIRECT_SETTINGS[k]: v for k, v in changes.items() if k in _REDIRECT_SETTINGS}
+    return dataclasses.replace(
+        app,
+        **top,
+        currency=dataclasses.replace(app.currency, **currency),
+        redirects=dataclasses.replace(app.redirects, **redirects),
+    )
+
+
+def create_app(sessions: sessionmaker[Session], clock: Clock, settings: Mapping[str, Any]) -> App:
+    """Create an app from ``settings`` (``name`` required); tokens not given are generated."""
+    if not settings.get("name"):
+        raise AppSettingInvalid("name", "is required")
+    credentials = {**new_tokens(), **{k: settings[k] for k in _TOKEN_SETTINGS if k in settings}}
+    app = with_settings(
+        App(name=str(settings["name"]), **credentials),
+        {k: v for k, v in settings.items() if k not in _TOKEN_SETTINGS and k != "name"},
+    )
+    with transaction(sessions) as session:
+        return insert_app(session, app, clock())
+
+
+def change_app(
+    sessions: sessionmaker[Session], clock: Clock, app_id: int, changes: Mapping[str, Any]
+) -> App:
+    """Apply ``changes`` to the stored app ``app_id`` (raises ``AppNotFound``)."""
+    with transaction(sessions) as session:
+        app = with_settings(get_app(session, app_id), changes)
+        return update_app(session, app, clock())
+
+
+def ensure_demo_app(sessions: sessionmaker[Session], clock: Clock) -> tuple[App, bool]:
+    """The first app, created as a demo app when there is none (``serve`` on a fresh
+    database); and whether it was created now."""
+    with transaction(sessions) as session:
+        existing = list_apps(session)
+        if existing:
+            return existing[0], False
+    demo = create_app(
+        sessions,
+        clock,
+        {
+            "name": DEMO_APP_NAME,
+            "screenout_reward": Decimal("0.02"),
+            "start_bonus_reward": Decimal(50),
+            "start_bonus_questions": 3,
+        },
+    )
+    return demo, True
+
+
+def app_document(app: App) -> dict[str, Any]:
+    """The app as JSON-ready data, settings named as in ``SETTINGS``; amounts as strings, so
+    that no decimal turns into a float on the way."""
+    document: dict[str, Any] = {"id": app.id, "name": app.name}
+    for name in (*_TOKEN_SETTINGS, *_APP_SETTINGS):
+        if name != "name":
+            document[name] = _json_value(getattr(app, name))
+    for name, attribute in _CURRENCY_SETTINGS.items():
+        document[name] = _json_value(getattr(app.currency, attribute))
+    for name, attribute in _REDIRECT_SETTINGS.items():
+        document[name] = getattr(app.redirects, attribute)
+    return document
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    return value

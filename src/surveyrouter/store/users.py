@@ -1,0 +1,103 @@
+"""Publishers' users: created on first sight, keyed by (app, uid)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from surveyrouter.domain.opportunity import Device
+from surveyrouter.domain.users import User, respondent_id
+from surveyrouter.store.db import insert_unless_present
+from surveyrouter.store.schema import UserRow
+from surveyrouter.store.server_secrets import RESPONDENT_ID_SECRET, server_secret
+
+
+def user_on_sight(session: Session, app_id: int, uid: str, at: datetime) -> tuple[User, bool]:
+    """The user (``app_id``, ``uid``), created now if the router has never seen them; and
+    whether this call created them. Safe under concurrent first requests for the same user:
+    one inserts, all get the same row. ``uid`` must already be checked (``check_uid``)."""
+    row = _find(session, app_id, uid)
+    created = False
+    if row is None:
+        secret = server_secret(session, RESPONDENT_ID_SECRET, at)
+        created = insert_unless_present(
+            session,
+            UserRow,
+            {
+                "app_id": app_id,
+                "uid": uid,
+                "respondent_id": respondent_id(secret, app_id, uid),
+                "entered_survey": False,
+                "created_at": at,
+                "last_seen_at": at,
+            },
+            keys=("app_id", "uid"),
+        )
+        row = _find(session, app_id, uid)
+        assert row is not None  # inserted by this call or a concurrent one
+    return _user(row), created
+
+
+def find_user(session: Session, app_id: int, uid: str) -> User | None:
+    row = _find(session, app_id, uid)
+    return _user(row) if row is not None else None
+
+
+def remember_context(
+    session: Session,
+    user_id: int,
+    at: datetime,
+    *,
+    country: str | None = None,
+    language: str | None = None,
+    device: Device | None = None,
+    username: str | None = None,
+) -> None:
+    """Record when the user was last seen, and what this request said about them (a value
+    left None keeps what is stored)."""
+    values: dict[str, object] = {"last_seen_at": at}
+    if country is not None:
+        values["country"] = country
+    if language is not None:
+        values["language"] = language
+    if device is not None:
+        values["device"] = device.value
+    if username is not None:
+        values["username"] = username
+    session.execute(update(UserRow).where(UserRow.id == user_id).values(**values))
+
+
+def ban_user(
+    session: Session, user_id: int, until: datetime | None, reason: str | None = None
+) -> None:
+    """Ban the user until ``until`` (None lifts a ban)."""
+    session.execute(
+        update(UserRow).where(UserRow.id == user_id).values(banned_until=until, ban_reason=reason)
+    )
+
+
+def _find(session: Session, app_id: int, uid: str) -> UserRow | None:
+    return session.scalars(
+        select(UserRow)
+        .where(UserRow.app_id == app_id, UserRow.uid == uid)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def _user(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        app_id=row.app_id,
+        uid=row.uid,
+        respondent_id=row.respondent_id,
+        created_at=row.created_at,
+        country=row.country,
+        language=row.language,
+        device=Device(row.device) if row.device is not None else None,
+        username=row.username,
+        banned_until=row.banned_until,
+        ban_reason=row.ban_reason,
+        entered_survey=row.entered_survey,
+    )
