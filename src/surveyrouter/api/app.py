@@ -9,7 +9,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from surveyrouter.api import health
+from surveyrouter.api import client, health
 from surveyrouter.api.errors import install_error_handlers
 from surveyrouter.api.observability import (
     HttpMetrics,
@@ -75,6 +75,7 @@ def create_app(
     install_error_handlers(app)
 
     app.include_router(health.router)
+    app.include_router(client.router)
     if sandbox is not None:
         # The sandbox answers in REX's own shapes, not our envelope: it stands in for Dynata.
         app.mount(SANDBOX_MOUNT, create_sandbox_app(sandbox))
