@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from surveyrouter.bootstrap import Runtime, build_runtime, prepare_database
 from surveyrouter.cli.root import app as root
 from surveyrouter.domain.apps import App, AppSettingInvalid
+from surveyrouter.domain.callbacks import unknown_macros
 from surveyrouter.services.apps import SETTINGS, app_document, change_app, create_app
 from surveyrouter.settings import Settings
 from surveyrouter.store.apps import AppNotFound, find_app_by_token, get_app, list_apps
@@ -233,6 +234,14 @@ def _spelled(error: AppSettingInvalid) -> str:
 
 def _print(item: App) -> None:
     typer.echo(json.dumps(app_document(item), indent=2, ensure_ascii=False))
+    unknown = unknown_macros(item.callback_url or "")
+    if unknown:
+        # Left as written in every callback: most likely a typo, or a macro of another product.
+        typer.echo(
+            "warning: the callback URL has macros surveyrouter does not fill: "
+            + ", ".join(unknown),
+            err=True,
+        )
 
 
 def _now() -> datetime:

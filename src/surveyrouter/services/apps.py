@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.apps import App, AppSettingInvalid
+from surveyrouter.domain.callbacks import CallbackTemplateInvalid, check_template
 from surveyrouter.store.apps import get_app, insert_app, list_apps, update_app
 from surveyrouter.store.db import transaction
 
@@ -65,6 +66,13 @@ def with_settings(app: App, changes: Mapping[str, Any]) -> App:
     top = {k: v for k, v in changes.items() if k in _TOKEN_SETTINGS or k in _APP_SETTINGS}
     currency = {_CURRENCY_SETTINGS[k]: v for k, v in changes.items() if k in _CURRENCY_SETTINGS}
     redirects = {_REDIRECT_SETTINGS[k]: v for k, v in changes.items() if k in _REDIRECT_SETTINGS}
+    template = changes.get("callback_url")
+    if template is not None:
+        # Refused here, where the operator enters it, not found out on the money path.
+        try:
+            check_template(template)
+        except CallbackTemplateInvalid as error:
+            raise AppSettingInvalid("callback_url", str(error)) from error
     return dataclasses.replace(
         app,
         **top,

@@ -76,6 +76,23 @@ def test_update_changes_only_what_it_names(database_url: str) -> None:
     }
 
 
+def test_a_callback_url_with_macros_we_do_not_fill_is_kept_with_a_warning(
+    database_url: str,
+) -> None:
+    code, out, err = apps(
+        database_url,
+        "create",
+        "--name",
+        "A",
+        "--callback-url",
+        "https://pub.example/cb?u=[%UID%]&o=[%OFFER_ID%]",
+    )
+    assert code == 0
+    assert json.loads(out)["callback_url"].endswith("[%OFFER_ID%]")
+    assert "[%OFFER_ID%]" in err
+    assert "[%UID%]" not in err
+
+
 def test_list_shows_every_app(database_url: str) -> None:
     created(database_url, "--name", "First")
     created(database_url, "--name", "Second")
@@ -94,6 +111,7 @@ def test_list_shows_every_app(database_url: str) -> None:
         (["create", "--name", "A", "--bogus", "1"], "--bogus: no such setting"),
         (["create", "--name", "A", "--token", "short"], "--token: must be at least 16"),
         (["create", "--name", "A", "--callback-url", "pub.example"], "--callback-url"),
+        (["create", "--name", "A", "--callback-url", "https://pub.example/cb#x"], "--callback-url"),
         (["create", "--name"], "--name: needs a value"),
         (["update", "9", "--name", "B"], "no app has id 9"),
         (["update", "1"], "nothing to change"),
