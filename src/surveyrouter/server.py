@@ -20,6 +20,7 @@ from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.services.recently_parsed import RecentlyParsed
 from surveyrouter.store.question_library import load_question_library
 from surveyrouter.store.sync_state import get_sync_state
+from surveyrouter.workers.callbacks import callback_loop
 from surveyrouter.workers.loops import BackgroundLoops, Loop
 from surveyrouter.workers.sync import feed_loop, sync_loops
 
@@ -67,6 +68,7 @@ def _assemble(
         time.perf_counter() - started,
     )
     loops |= feed_loop(runtime, feed)
+    loops |= callback_loop(runtime)
     if settings.sync_enabled:
         loops |= sync_loops(runtime, sync_targets(settings, port), parsed)
     return create_app(runtime, sandbox=sandbox, feed=feed, background=BackgroundLoops(loops))

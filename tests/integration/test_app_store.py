@@ -144,6 +144,7 @@ def test_concurrent_first_requests_make_one_user(runtime: Runtime) -> None:
     assert app.id is not None
     app_id = app.id
     seen: list[int] = []
+    creators: list[bool] = []
     errors: list[BaseException] = []
     start = threading.Barrier(4)
 
@@ -151,7 +152,9 @@ def test_concurrent_first_requests_make_one_user(runtime: Runtime) -> None:
         try:
             start.wait()
             with transaction(runtime.sessions) as session:
-                seen.append(user_on_sight(session, app_id, "racer", NOW)[0].id)
+                user, created = user_on_sight(session, app_id, "racer", NOW)
+                seen.append(user.id)
+                creators.append(created)
         except BaseException as error:  # reported below, not lost in the thread
             errors.append(error)
 
@@ -162,6 +165,7 @@ def test_concurrent_first_requests_make_one_user(runtime: Runtime) -> None:
         thread.join()
     assert errors == []
     assert len(set(seen)) == 1
+    assert creators.count(True) == 1
 
 
 def test_what_a_request_says_about_the_user_is_remembered(runtime: Runtime) -> None:

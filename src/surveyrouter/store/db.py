@@ -121,9 +121,23 @@ def insert_unless_present(
     inserts and the others learn it is there.
     """
     dialect = session.get_bind().dialect.name
-    statement = _upsert_statement(dialect, model, tuple(row), tuple(keys), tuple(row))
-    result = session.execute(statement, dict(row))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    statement = _insert_unless_present_statement(dialect, model, tuple(keys))
+    # RETURNING, not rowcount: psycopg reports -1 for this statement through SQLAlchemy.
+    return session.execute(statement, dict(row)).first() is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_unless_present_statement(
+    dialect: str, model: type[DeclarativeBase], keys: tuple[str, ...]
+) -> Executable:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__
+    assert isinstance(table, Table)
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(*(table.c[key] for key in keys))
+    )
 
 
 @functools.lru_cache(maxsize=256)

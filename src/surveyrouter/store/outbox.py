@@ -1,0 +1,146 @@
+"""The callback outbox: callbacks written with the reward they report, claimed by delivery
+workers (several may run), finished as delivered or dead."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from surveyrouter.store.db import insert_unless_present
+from surveyrouter.store.schema import CallbackOutboxRow
+
+
+class CallbackStatus(enum.Enum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # the retry window closed without a 2xx
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    app_id: int
+    transaction_id: str
+    kind: str
+    url: str
+    status: CallbackStatus
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    last_status_code: int | None = None
+    last_error: str | None = None
+    finished_at: datetime | None = None
+
+
+def enqueue_callback(
+    session: Session, app_id: int, transaction_id: str, kind: str, url: str, at: datetime
+) -> bool:
+    """Add a callback, due now; one per transaction id, so recording the same reward again
+    adds nothing. True if this call added it."""
+    return insert_unless_present(
+        session,
+        CallbackOutboxRow,
+        {
+            "app_id": app_id,
+            "transaction_id": transaction_id,
+            "kind": kind,
+            "url": url,
+            "status": CallbackStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": at,
+            "created_at": at,
+        },
+        keys=("transaction_id",),
+    )
+
+
+def claim_due(session: Session, at: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
+    """Take up to ``limit`` pending callbacks due at ``at``, oldest first, for ``lease``.
+
+    A claim moves the item's next attempt past the lease, so no other worker takes it while
+    it is in flight; a worker that dies mid-delivery leaves it to be retried when the lease
+    ends (at least once, never lost). PostgreSQL workers skip rows another is claiming.
+    """
+    query = (
+        select(CallbackOutboxRow)
+        .where(
+            CallbackOutboxRow.status == CallbackStatus.PENDING.value,
+            CallbackOutboxRow.next_attempt_at <= at,
+        )
+        .order_by(CallbackOutboxRow.next_attempt_at, CallbackOutboxRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.next_attempt_at = at + lease
+    session.flush()
+    return [_item(row) for row in rows]
+
+
+def record_delivered(session: Session, item_id: int, at: datetime, status_code: int) -> None:
+    session.execute(
+        update(CallbackOutboxRow)
+        .where(CallbackOutboxRow.id == item_id)
+        .values(
+            status=CallbackStatus.DELIVERED.value,
+            attempts=CallbackOutboxRow.attempts + 1,
+            last_status_code=status_code,
+            last_error=None,
+            finished_at=at,
+        )
+    )
+
+
+def record_failure(
+    session: Session,
+    item_id: int,
+    at: datetime,
+    *,
+    retry_at: datetime | None,
+    status_code: int | None,
+    error: str,
+) -> None:
+    """A failed attempt: tried again at ``retry_at``, or dead when it is None."""
+    values: dict[str, object] = {
+        "attempts": CallbackOutboxRow.attempts + 1,
+        "last_status_code": status_code,
+        "last_error": error[:2000],
+    }
+    if retry_at is None:
+        values |= {"status": CallbackStatus.DEAD.value, "finished_at": at}
+    else:
+        values["next_attempt_at"] = retry_at
+    session.execute(
+        update(CallbackOutboxRow).where(CallbackOutboxRow.id == item_id).values(**values)
+    )
+
+
+def get_callback(session: Session, transaction_id: str) -> OutboxItem | None:
+    row = session.scalars(
+        select(CallbackOutboxRow)
+        .where(CallbackOutboxRow.transaction_id == transaction_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    return _item(row) if row is not None else None
+
+
+def _item(row: CallbackOutboxRow) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        app_id=row.app_id,
+        transaction_id=row.transaction_id,
+        kind=row.kind,
+        url=row.url,
+        status=CallbackStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        finished_at=row.finished_at,
+    )
