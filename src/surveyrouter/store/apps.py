@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from surveyrouter.domain.apps import App, AppSettingInvalid, Currency, RedirectUrls
+from surveyrouter.store.column_types import entered_form
 from surveyrouter.store.schema import AppRow
 
 
@@ -113,9 +114,9 @@ def _app(row: AppRow) -> App:
         api_token=row.api_token,
         secret=row.secret,
         s2s_token=row.s2s_token,
-        revenue_share=_normal(row.revenue_share),
+        revenue_share=entered_form(row.revenue_share),
         currency=Currency(
-            factor=_normal(row.currency_factor),
+            factor=entered_form(row.currency_factor),
             bonus_percent=row.currency_bonus_percent,
             whole_units=row.currency_whole_units,
             symbol=row.currency_symbol,
@@ -142,12 +143,5 @@ def _app(row: AppRow) -> App:
     )
 
 
-def _normal(amount: Decimal) -> Decimal:
-    """The stored four places without trailing zeros (0.7000 → 0.7), as it was entered."""
-    normal = amount.normalize()
-    # normalize() writes 1000 as 1E+3; quantize back to an integer exponent for whole numbers.
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
-
-
 def _normal_or_none(amount: Decimal | None) -> Decimal | None:
-    return _normal(amount) if amount is not None else None
+    return entered_form(amount) if amount is not None else None

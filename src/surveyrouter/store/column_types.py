@@ -52,6 +52,14 @@ class Money(TypeDecorator[Decimal]):
         return Decimal(value).quantize(_QUANTUM)
 
 
+def entered_form(amount: Decimal) -> Decimal:
+    """A stored amount without the column's trailing zeros (0.7000 → 0.7, 1000.0000 → 1000),
+    as it was entered; never in exponent form."""
+    normal = amount.normalize()
+    # normalize() writes 1000 as 1E+3: whole numbers go back to exponent 0.
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timestamp that goes in and comes out aware, in UTC.
 

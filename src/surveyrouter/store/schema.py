@@ -267,3 +267,23 @@ class CallbackOutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class LedgerEntryRow(Base):
+    """One reward or reversal, never changed once written; one per transaction id, so a
+    replayed outcome adds nothing. ``usd`` is what the publisher earns (negative in a
+    reversal), ``value`` what the user gets in the app's currency."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    transaction_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    usd: Mapped[Decimal] = mapped_column(Money())
+    value: Mapped[Decimal] = mapped_column(Money())
+    # A reversal's: the transaction it reverses, and why.
+    reference: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -45,6 +45,13 @@ def find_user(session: Session, app_id: int, uid: str) -> User | None:
     return _user(row) if row is not None else None
 
 
+def user_by_id(session: Session, user_id: int) -> User:
+    row = session.get(UserRow, user_id)
+    if row is None:
+        raise LookupError(f"no user has id {user_id}")
+    return _user(row)
+
+
 def remember_context(
     session: Session,
     user_id: int,

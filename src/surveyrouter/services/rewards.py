@@ -1,0 +1,140 @@
+"""Recording rewards: the ledger entry and its callback in one transaction, and reversals.
+
+Everything the money path pays goes through ``record_reward``: the entry and the outbox
+callback are written together or not at all, keyed by the transaction id, so a replay (the
+exchange's redirect and its callback both arriving, a retried request) adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from surveyrouter.domain.apps import App
+from surveyrouter.domain.callbacks import CallbackFacts, build_callback_url
+from surveyrouter.domain.money import CENT, NotReconcilable, Reward, RewardKind, reconcile
+from surveyrouter.domain.users import User
+from surveyrouter.store.apps import get_app
+from surveyrouter.store.db import transaction
+from surveyrouter.store.ledger import LedgerEntry, add_entry, get_entry
+from surveyrouter.store.outbox import enqueue_callback
+from surveyrouter.store.users import user_by_id
+
+# A reversal's transaction id: the original's with this prefix (BitLabs: "or" for "o"), so
+# reversing the same complete twice is one reversal.
+REVERSAL_PREFIX = "r"
+MAX_TRANSACTION_ID = 64
+
+
+class TransactionNotFound(LookupError):
+    """No ledger entry has that transaction id."""
+
+
+def as_sent(url: str) -> str:
+    """``url`` as httpx will put it on the wire (host lower-cased, spaces and non-ASCII
+    percent-encoded): the text the callback hash must cover."""
+    return str(httpx.URL(url))
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """``recorded`` is False for a replay: the transaction was already in the ledger."""
+
+    transaction_id: str
+    reward: Reward
+    recorded: bool
+    callback_queued: bool
+
+
+def record_reward(
+    session: Session,
+    app: App,
+    user: User,
+    reward: Reward,
+    transaction_id: str,
+    at: datetime,
+    *,
+    ip_address: str | None = None,
+    reference: str | None = None,
+    reason: str | None = None,
+) -> Recorded:
+    """Write ``reward`` to the ledger and, when the app has a callback URL, its callback to
+    the outbox, in the caller's transaction. Nothing is added for a transaction id already
+    recorded."""
+    if app.id is None or user.app_id != app.id:
+        raise ValueError("the user does not belong to this app")
+    if not 0 < len(transaction_id) <= MAX_TRANSACTION_ID or not transaction_id.isalnum():
+        # Client API §3.1: publishers must accept alphanumeric transaction ids, no more.
+        raise ValueError(f"transaction id {transaction_id!r} is not 1–64 letters and digits")
+    written = add_entry(
+        session, app.id, user.id, transaction_id, reward, at, reference=reference, reason=reason
+    )
+    queued = False
+    if written and app.callback_url:
+        facts = CallbackFacts(
+            user_id=user.uid,
+            transaction_id=transaction_id,
+            reward=reward,
+            app_id=app.id,
+            app_token=app.api_token,
+            ip_address=ip_address,
+            reference=reference,
+            reason=reason,
+        )
+        url = build_callback_url(app.callback_url, facts, app.secret, normalize=as_sent)
+        queued = enqueue_callback(session, app.id, transaction_id, reward.kind.value, url, at)
+    return Recorded(transaction_id, reward, recorded=written, callback_queued=queued)
+
+
+def reverse_complete(
+    sessions: sessionmaker[Session],
+    transaction_id: str,
+    reason: str,
+    clock: Callable[[], datetime],
+) -> Recorded:
+    """Reverse the complete ``transaction_id``: a negative entry with its own transaction id
+    and a RECONCILIATION callback whose REF is the original (client API §3.7). Reversing it
+    again changes nothing. Raises ``TransactionNotFound`` or ``NotReconcilable``."""
+    if not reason.strip():
+        raise ValueError("a reversal needs a reason")
+    with transaction(sessions) as session:
+        original = get_entry(session, transaction_id)
+        if original is None:
+            raise TransactionNotFound(f"no ledger entry has transaction id {transaction_id!r}")
+        if original.reward.kind is not RewardKind.COMPLETE:
+            raise NotReconcilable(
+                f"{transaction_id} is a {original.reward.kind.value}; only completes are reversed"
+            )
+        app = get_app(session, original.app_id)
+        reversal = _as_the_app_shows(reconcile(original.reward), app)
+        return record_reward(
+            session,
+            app,
+            _user(session, original),
+            reversal,
+            _reversal_id(transaction_id),
+            clock(),
+            reference=transaction_id,
+            reason=reason.strip(),
+        )
+
+
+def _reversal_id(transaction_id: str) -> str:
+    reversal = REVERSAL_PREFIX + transaction_id
+    if len(reversal) > MAX_TRANSACTION_ID:
+        raise NotReconcilable(f"{transaction_id} is too long to take the reversal prefix")
+    return reversal
+
+
+def _as_the_app_shows(reward: Reward, app: App) -> Reward:
+    places = Decimal(1) if app.currency.whole_units else CENT
+    return Reward(reward.kind, reward.usd.quantize(CENT), reward.value.quantize(places))
+
+
+def _user(session: Session, entry: LedgerEntry) -> User:
+    return user_by_id(session, entry.user_id)

@@ -1,0 +1,146 @@
+"""Rewards on SQLite and PostgreSQL: ledger entry and callback together, replays add nothing,
+a complete is reversed once with negative amounts and a RECONCILIATION callback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from typer.testing import CliRunner
+
+from surveyrouter.bootstrap import Runtime
+from surveyrouter.cli import app as cli
+from surveyrouter.domain.apps import App
+from surveyrouter.domain.callbacks import verify_callback
+from surveyrouter.domain.money import NotReconcilable, Reward, RewardKind
+from surveyrouter.domain.users import User
+from surveyrouter.services.apps import create_app
+from surveyrouter.services.rewards import TransactionNotFound, record_reward, reverse_complete
+from surveyrouter.store.db import transaction
+from surveyrouter.store.ledger import user_entries
+from surveyrouter.store.outbox import get_callback
+from surveyrouter.store.users import user_on_sight
+
+T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
+SECRET = "publisher-secret-0001"
+TEMPLATE = (
+    "https://pub.example/cb?uid=[%UID%]&val=[%VAL%]&raw=[%RAW%]&tx=[%TX%]&type=[%TYPE%]&ref=[%REF%]"
+)
+COMPLETE = Reward(RewardKind.COMPLETE, Decimal("1.72"), Decimal(860))
+
+
+@pytest.fixture
+def publisher(runtime: Runtime) -> App:
+    return create_app(
+        runtime.sessions, lambda: T0, {"name": "Quiz", "secret": SECRET, "callback_url": TEMPLATE}
+    )
+
+
+@pytest.fixture
+def user(runtime: Runtime, publisher: App) -> User:
+    assert publisher.id is not None
+    with transaction(runtime.sessions) as session:
+        return user_on_sight(session, publisher.id, "user-1", T0)[0]
+
+
+def record(runtime: Runtime, publisher: App, user: User, reward: Reward, tx: str) -> bool:
+    with transaction(runtime.sessions) as session:
+        return record_reward(session, publisher, user, reward, tx, T0).recorded
+
+
+def callback_query(runtime: Runtime, tx: str) -> dict[str, list[str]]:
+    with runtime.sessions() as session:
+        item = get_callback(session, tx)
+    assert item is not None
+    assert verify_callback(item.url, SECRET)
+    return parse_qs(urlsplit(item.url).query)
+
+
+def test_a_reward_is_one_ledger_entry_and_one_callback_and_a_replay_adds_nothing(
+    runtime: Runtime, publisher: App, user: User
+) -> None:
+    assert record(runtime, publisher, user, COMPLETE, "c1")
+    assert not record(runtime, publisher, user, COMPLETE, "c1")
+    with runtime.sessions() as session:
+        entries = user_entries(session, user.id)
+    assert [(e.transaction_id, e.reward) for e in entries] == [("c1", COMPLETE)]
+    query = callback_query(runtime, "c1")
+    assert query["val"] == ["860"]
+    assert query["raw"] == ["1.72"]
+    assert query["type"] == ["COMPLETE"]
+    assert query["uid"] == ["user-1"]
+
+
+def test_a_reversal_is_negative_with_its_own_tx_and_the_original_as_ref(
+    runtime: Runtime, publisher: App, user: User
+) -> None:
+    record(runtime, publisher, user, COMPLETE, "c2")
+    reversed_ = reverse_complete(runtime.sessions, "c2", "client rejected", lambda: T0)
+    again = reverse_complete(runtime.sessions, "c2", "client rejected", lambda: T0)
+    assert reversed_.recorded
+    assert not again.recorded  # once only
+    assert reversed_.transaction_id == "rc2"
+    assert reversed_.reward == Reward(RewardKind.RECONCILIATION, Decimal("-1.72"), Decimal(-860))
+    with runtime.sessions() as session:
+        entries = user_entries(session, user.id)
+    assert sum(e.reward.usd for e in entries) == 0
+    assert entries[-1].reference == "c2"
+    assert entries[-1].reason == "client rejected"
+    query = callback_query(runtime, "rc2")
+    assert query["type"] == ["RECONCILIATION"]
+    assert query["ref"] == ["c2"]
+    assert query["val"] == ["-860"]
+    assert query["raw"] == ["-1.72"]
+
+
+def test_only_a_recorded_complete_can_be_reversed(
+    runtime: Runtime, publisher: App, user: User
+) -> None:
+    record(
+        runtime, publisher, user, Reward(RewardKind.SCREENOUT, Decimal("0.02"), Decimal(10)), "s1"
+    )
+    with pytest.raises(TransactionNotFound):
+        reverse_complete(runtime.sessions, "nope", "x", lambda: T0)
+    with pytest.raises(NotReconcilable):
+        reverse_complete(runtime.sessions, "s1", "x", lambda: T0)
+    record(runtime, publisher, user, COMPLETE, "c3")
+    reverse_complete(runtime.sessions, "c3", "x", lambda: T0)
+    with pytest.raises(NotReconcilable):
+        reverse_complete(runtime.sessions, "rc3", "x", lambda: T0)
+
+
+def test_an_app_without_a_callback_url_gets_ledger_entries_only(runtime: Runtime) -> None:
+    quiet = create_app(runtime.sessions, lambda: T0, {"name": "No callbacks"})
+    assert quiet.id is not None
+    with transaction(runtime.sessions) as session:
+        someone = user_on_sight(session, quiet.id, "u", T0)[0]
+        result = record_reward(session, quiet, someone, COMPLETE, "c4", T0)
+    assert result.recorded
+    assert not result.callback_queued
+    with runtime.sessions() as session:
+        assert get_callback(session, "c4") is None
+
+
+@pytest.mark.parametrize("tx", ["", "has space", "tx-with-dash", "x" * 65])
+def test_transaction_ids_are_alphanumeric(
+    runtime: Runtime, publisher: App, user: User, tx: str
+) -> None:
+    with pytest.raises(ValueError, match="letters and digits"):
+        record(runtime, publisher, user, COMPLETE, tx)
+
+
+def test_surveyrouter_reconcile_reverses_from_the_command_line(
+    runtime: Runtime, publisher: App, user: User, database_url: str
+) -> None:
+    record(runtime, publisher, user, COMPLETE, "c5")
+    environment = {"SURVEYROUTER_DATABASE_URL": database_url}
+    runner = CliRunner()
+    done = runner.invoke(cli, ["reconcile", "c5", "--reason", "fraud"], env=environment)
+    unknown = runner.invoke(cli, ["reconcile", "c6", "--reason", "fraud"], env=environment)
+    assert done.exit_code == 0, done.stderr
+    assert '"transaction_id": "rc5"' in done.stdout
+    assert '"usd": "-1.72"' in done.stdout
+    assert unknown.exit_code == 2
+    assert "no ledger entry" in unknown.stderr
