@@ -287,3 +287,16 @@ class LedgerEntryRow(Base):
     reference: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UserAnswerRow(Base):
+    """A user's answer to one profile question (``question_key``: a library question's key, or
+    a network question's), normalized as validated; or the question skipped for good."""
+
+    __tablename__ = "user_answers"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    question_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[list[Any]]
+    skipped: Mapped[bool] = mapped_column(Boolean)
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,0 +1,64 @@
+"""Users' profile answers: one per (user, question), replaced when answered again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from surveyrouter.store.db import upsert
+from surveyrouter.store.schema import UserAnswerRow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """``values`` as validated; empty when the question was ``skipped``."""
+
+    question_key: str
+    values: tuple[str, ...]
+    skipped: bool
+    answered_at: datetime
+
+
+def put_answer(
+    session: Session, user_id: int, question_key: str, values: tuple[str, ...], at: datetime
+) -> None:
+    """Store the user's (validated) answer, replacing an earlier answer or skip."""
+    _write(session, user_id, question_key, list(values), skipped=False, at=at)
+
+
+def put_skip(session: Session, user_id: int, question_key: str, at: datetime) -> None:
+    """Record that the user skipped the question: it is not asked again."""
+    _write(session, user_id, question_key, [], skipped=True, at=at)
+
+
+def user_answers(session: Session, user_id: int) -> dict[str, StoredAnswer]:
+    """Every answer and skip of the user, by question key."""
+    rows = session.scalars(select(UserAnswerRow).where(UserAnswerRow.user_id == user_id))
+    return {
+        row.question_key: StoredAnswer(
+            row.question_key, tuple(row.answer), row.skipped, row.answered_at
+        )
+        for row in rows
+    }
+
+
+def _write(
+    session: Session,
+    user_id: int,
+    question_key: str,
+    values: list[str],
+    *,
+    skipped: bool,
+    at: datetime,
+) -> None:
+    row = {
+        "user_id": user_id,
+        "question_key": question_key,
+        "answer": values,
+        "skipped": skipped,
+        "answered_at": at,
+    }
+    upsert(session, UserAnswerRow, [row], keys=("user_id", "question_key"))
