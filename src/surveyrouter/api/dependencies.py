@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from surveyrouter.bootstrap import Runtime
+from surveyrouter.domain.questions import QuestionLibrary
+from surveyrouter.store.question_library import load_question_library
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -21,5 +23,10 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
         yield session
 
 
+def get_library() -> QuestionLibrary:
+    return load_question_library()
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+LibraryDep = Annotated[QuestionLibrary, Depends(get_library)]
 SessionDep = Annotated[Session, Depends(get_session)]
