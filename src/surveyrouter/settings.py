@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 # Where `serve` mounts the embedded sandbox exchange.
@@ -104,6 +104,31 @@ class Settings(BaseSettings):
         gt=0,
         description="Re-read a live opportunity not refreshed for this long (lost notifications).",
     )
+
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated addresses or CIDRs of reverse proxies whose "
+        "X-Forwarded-For is believed; empty: the header is never read.",
+    )
+    geoip_country_db: Path | None = Field(
+        default=None,
+        description="A MaxMind-format country database (GeoIP2/GeoLite2 Country or City, "
+        "DB-IP); without it the RIR allocations bundled with iptocc are used.",
+    )
+    anonymous_ip_db: Path | None = Field(
+        default=None, description="A MaxMind Anonymous IP database: VPN and proxy users."
+    )
+    anonymous_ip_cidr_files: Annotated[list[Path], NoDecode] = Field(
+        default=[],
+        description="Comma-separated files of VPN/proxy CIDRs, one per line, # comments.",
+    )
+
+    @field_validator("trusted_proxies", "anonymous_ip_cidr_files", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _rex_pairs_are_whole(self) -> Settings:

@@ -33,7 +33,9 @@ def serving(app: FastAPI, listener: socket.socket | None = None) -> Iterator[str
     """Serve ``app`` on ``listener`` (default: a new loopback port) until the block ends."""
     listener = listener or bind("127.0.0.1", 0)
     port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+    # As ``serve`` runs it: X-Forwarded-For is left to the app's own trusted-proxy rule.
+    config = uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

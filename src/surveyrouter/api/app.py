@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from surveyrouter.api import client, health
+from surveyrouter.api.client_context import GeoLookups
 from surveyrouter.api.errors import install_error_handlers
 from surveyrouter.api.observability import (
     HttpMetrics,
@@ -51,6 +52,7 @@ def create_app(
         try:
             yield
         finally:
+            geo.close()
             if background is not None:
                 background.stop()
             if sandbox is not None:
@@ -63,6 +65,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    geo = GeoLookups.from_settings(runtime.settings)
+    app.state.geo = geo
     app.state.sandbox = sandbox
     app.state.feed = feed
 

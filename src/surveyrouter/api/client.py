@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from surveyrouter.api.client_auth import ClientCaller
+from surveyrouter.api.client_context import ClientRequestDep
 from surveyrouter.api.dependencies import LibraryDep, RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.domain.questions import AnswerInvalid, QuestionNotFound
@@ -43,16 +44,16 @@ class ClientUser(BaseModel):
 
 
 @router.get("/user")
-def get_user(caller: ClientCaller) -> Envelope[ClientUser]:
-    """The calling user, created on first sight."""
-    user = caller.user
+def get_user(call: ClientRequestDep) -> Envelope[ClientUser]:
+    """The calling user, created on first sight; ``country`` as this call resolved it."""
+    user = call.caller.user
     return ok(
         ClientUser(
             app_id=user.app_id,
             uid=user.uid,
             user_id=user.id,
             username=user.username,
-            country=user.country,
+            country=call.context.country,
         )
     )
 

@@ -63,7 +63,11 @@ def serve(
             raise typer.Exit(1) from error
         print_urls(listener, sandbox=application.state.sandbox is not None, first_app=demo)
         tune_for_server()
-        config = uvicorn.Config(application, log_config=None, access_log=False, log_level=None)
+        # proxy_headers off: X-Forwarded-For is read by our own rule (trusted proxies only,
+        # SURVEYROUTER_TRUSTED_PROXIES), not also by uvicorn's (which trusts 127.0.0.1).
+        config = uvicorn.Config(
+            application, log_config=None, access_log=False, log_level=None, proxy_headers=False
+        )
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         runtime.close()

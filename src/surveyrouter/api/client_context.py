@@ -1,0 +1,123 @@
+"""Who, where and on what device a client call's user is (``domain.client_context``), with
+the lookups it needs (``geo``) built once per app from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+
+from surveyrouter.api.client_auth import ClientCaller
+from surveyrouter.api.dependencies import RuntimeDep
+from surveyrouter.domain.client_context import (
+    ClientContext,
+    ClientParameters,
+    InvalidClientParameter,
+    resolve_client_context,
+)
+from surveyrouter.geo import (
+    AnonymousIpDetector,
+    CidrSet,
+    CountryLocator,
+    load_country_languages,
+    resolve_client_ip,
+)
+from surveyrouter.services.callers import Caller
+from surveyrouter.settings import Settings
+from surveyrouter.store.db import transaction
+from surveyrouter.store.users import remember_context
+
+
+@dataclass(frozen=True, slots=True)
+class GeoLookups:
+    countries: CountryLocator
+    anonymous: AnonymousIpDetector
+    trusted_proxies: CidrSet
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GeoLookups:
+        """Raises ``geo.GeoDataError`` naming a configured file that cannot be read: better
+        at start-up than every user sent to the app's default country."""
+        return cls(
+            CountryLocator(settings.geoip_country_db),
+            AnonymousIpDetector(settings.anonymous_ip_cidr_files, settings.anonymous_ip_db),
+            CidrSet.from_strings(settings.trusted_proxies, source="SURVEYROUTER_TRUSTED_PROXIES"),
+        )
+
+    def close(self) -> None:
+        self.countries.close()
+        self.anonymous.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    caller: Caller
+    context: ClientContext
+
+
+Text = Annotated[str | None, Query(max_length=512)]
+
+
+def client_request(
+    request: Request,
+    caller: ClientCaller,
+    runtime: RuntimeDep,
+    platform: Text = None,
+    os: Text = None,
+    sdk: Text = None,
+    lang: Text = None,
+    client_country: Text = None,
+    client_ip: Text = None,
+    client_useragent: Text = None,
+) -> ClientRequest:
+    """The caller and their resolved context; what changed about the user is remembered.
+    An unknown ``platform``/``os``/``sdk`` or a malformed override is 400 naming it."""
+    geo: GeoLookups = request.app.state.geo
+    parameters = ClientParameters(
+        ip=resolve_client_ip(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            geo.trusted_proxies,
+        ),
+        user_agent=request.headers.get("user-agent"),
+        accept_language=request.headers.get("accept-language"),
+        lang=lang,
+        platform=platform,
+        os=os,
+        sdk=sdk,
+        client_country=client_country,
+        client_ip=client_ip,
+        client_useragent=client_useragent,
+    )
+    user = caller.user
+    try:
+        context = resolve_client_context(
+            parameters,
+            app=caller.app,
+            stored_country=user.country,
+            country_languages=load_country_languages(),
+            country_of_ip=geo.countries.country_of,
+            is_anonymous_ip=geo.anonymous.is_anonymous,
+        )
+    except InvalidClientParameter as error:
+        raise HTTPException(400, f"{error.field}: {error.message}") from error
+    if (context.country, context.language, context.device) != (
+        user.country,
+        user.language,
+        user.device,
+    ):
+        with transaction(runtime.sessions) as session:
+            remember_context(
+                session,
+                user.id,
+                datetime.now(UTC),
+                country=context.country,
+                language=context.language,
+                device=context.device,
+            )
+    return ClientRequest(caller, context)
+
+
+ClientRequestDep = Annotated[ClientRequest, Depends(client_request)]
