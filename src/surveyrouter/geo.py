@@ -19,10 +19,8 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
-import json
 import re
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
@@ -33,8 +31,8 @@ import maxminddb
 from maxminddb.types import Record
 
 from surveyrouter.domain.client_context import IpAddress, parse_ip
+from surveyrouter.packaged_data import parse_strict_json, read_packaged
 
-DATA_PACKAGE = "surveyrouter.data"
 COUNTRY_LANGUAGES_FILE = "country_languages.json"
 
 # MaxMind Anonymous IP fields (their docs: each present only when true). Hosting counts: VPN
@@ -310,18 +308,15 @@ def _parse_hop(hop: str) -> IpAddress | None:
 def load_country_languages() -> Mapping[str, str]:
     """Every ISO 3166-1 country (and XK) → its main ISO 639-1 language, from the packaged
     ``data/country_languages.json``; read once per process."""
-    raw = resources.files(DATA_PACKAGE).joinpath(COUNTRY_LANGUAGES_FILE).read_bytes()
-    return parse_country_languages(raw, f"{DATA_PACKAGE}/{COUNTRY_LANGUAGES_FILE}")
+    raw, source = read_packaged(COUNTRY_LANGUAGES_FILE)
+    return parse_country_languages(raw, source)
 
 
 def parse_country_languages(
     raw: str | bytes, source: str = "<country languages>"
 ) -> Mapping[str, str]:
     """The ``languages`` object of a country-languages file, checked code by code."""
-    try:
-        document = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise GeoDataError(f"{source}: not valid JSON: {error}") from error
+    document = parse_strict_json(raw, source, GeoDataError)
     languages = document.get("languages") if isinstance(document, dict) else None
     if not isinstance(languages, dict) or not languages:
         raise GeoDataError(f'{source}: needs a non-empty "languages" object')

@@ -7,13 +7,11 @@ duplicate key or id, or a missing German name stops the load with the place in t
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
-from importlib import resources
 
 from surveyrouter.domain.categories import CategoryCatalog, CategoryDefinition
+from surveyrouter.packaged_data import parse_strict_json, read_packaged
 
-DATA_PACKAGE = "surveyrouter.data"
 DATA_FILE = "categories.json"
 
 #: Every category must be named in these languages.
@@ -31,36 +29,17 @@ class CategoryFileInvalid(ValueError):
 @functools.cache
 def load_category_catalog() -> CategoryCatalog:
     """The packaged category catalogue, parsed once per process."""
-    raw = resources.files(DATA_PACKAGE).joinpath(DATA_FILE).read_bytes()
-    return parse_category_catalog(raw, source=f"{DATA_PACKAGE}/{DATA_FILE}")
+    raw, source = read_packaged(DATA_FILE)
+    return parse_category_catalog(raw, source=source)
 
 
 def parse_category_catalog(raw: str | bytes, source: str = "<category file>") -> CategoryCatalog:
     """Parse a category file's text; raises ``CategoryFileInvalid`` naming the first problem."""
-    try:
-        document = json.loads(raw, object_pairs_hook=_reject_duplicate_keys)
-    except json.JSONDecodeError as error:
-        raise CategoryFileInvalid(f"{source}: not valid JSON: {error}") from error
-    except _DuplicateKey as error:
-        raise CategoryFileInvalid(f"{source}: {error}") from None
+    document = parse_strict_json(raw, source, CategoryFileInvalid)
     try:
         return _catalog(document)
     except CategoryFileInvalid as error:
         raise CategoryFileInvalid(f"{source}: {error}") from None
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    # json keeps the last of two equal keys; in a hand-edited file that hides a mistake.
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(f"key {key!r} appears twice in one object")
-        result[key] = value
-    return result
 
 
 def _catalog(document: object) -> CategoryCatalog:

@@ -8,12 +8,10 @@ otherwise surface as users who silently never match a survey.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
-from importlib import resources
 from typing import TypeVar
 
 from surveyrouter.domain.questions import (
@@ -23,8 +21,8 @@ from surveyrouter.domain.questions import (
     QuestionType,
     Validation,
 )
+from surveyrouter.packaged_data import parse_strict_json, read_packaged
 
-DATA_PACKAGE = "surveyrouter.data"
 DATA_FILE = "questions.json"
 
 #: Every question and answer must read in these languages.
@@ -63,8 +61,8 @@ class QuestionFileInvalid(ValueError):
 @functools.cache
 def load_question_library() -> QuestionLibrary:
     """The packaged question library, parsed once per process."""
-    raw = resources.files(DATA_PACKAGE).joinpath(DATA_FILE).read_bytes()
-    return parse_question_library(raw, source=f"{DATA_PACKAGE}/{DATA_FILE}")
+    raw, source = read_packaged(DATA_FILE)
+    return parse_question_library(raw, source=source)
 
 
 def parse_question_library(raw: str | bytes, source: str = "<question file>") -> QuestionLibrary:
@@ -72,30 +70,11 @@ def parse_question_library(raw: str | bytes, source: str = "<question file>") ->
 
     Raises ``QuestionFileInvalid`` with ``source`` and the JSON path of the first problem.
     """
-    try:
-        document = json.loads(raw, parse_float=Decimal, object_pairs_hook=_reject_duplicate_keys)
-    except json.JSONDecodeError as error:
-        raise QuestionFileInvalid(f"{source}: not valid JSON: {error}") from error
-    except _DuplicateKey as error:
-        raise QuestionFileInvalid(f"{source}: {error}") from None
+    document = parse_strict_json(raw, source, QuestionFileInvalid, parse_float=Decimal)
     try:
         return _library(document)
     except QuestionFileInvalid as error:
         raise QuestionFileInvalid(f"{source}: {error}") from None
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    # json keeps the last of two equal keys; in a hand-edited file that hides a mistake.
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(f"key {key!r} appears twice in one object")
-        result[key] = value
-    return result
 
 
 def _library(document: object) -> QuestionLibrary:
