@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -65,6 +66,17 @@ def prepare_database(runtime: Runtime, library: QuestionLibrary | None = None) -
     """
     migrate.upgrade(runtime.engine)
     seed(runtime, library or load_question_library())
+
+
+@contextmanager
+def prepared_runtime(settings: Settings) -> Iterator[Runtime]:
+    """A runtime on a migrated and seeded database, for one command; closed after it."""
+    runtime = build_runtime(settings)
+    try:
+        prepare_database(runtime)
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def seed(runtime: Runtime, library: QuestionLibrary, at: datetime | None = None) -> None:

@@ -7,8 +7,7 @@ Every app setting is an option spelled as the JSON document names it, with dashe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, NoReturn
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from surveyrouter.bootstrap import Runtime, build_runtime, prepare_database
+from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.root import app as root
 from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.callbacks import unknown_macros
@@ -147,7 +146,7 @@ def parse_settings(arguments: list[str]) -> dict[str, Any]:
 
 @apps.command(context_settings=_TAKES_SETTINGS, help=f"Create an app. {_SETTINGS_HELP}")
 def create(context: typer.Context) -> None:
-    with _runtime() as runtime:
+    with prepared_runtime(Settings()) as runtime:
         try:
             created = create_app(runtime.sessions, _now, parse_settings(context.args))
         except AppSettingInvalid as error:
@@ -158,7 +157,7 @@ def create(context: typer.Context) -> None:
 @apps.command(name="list")
 def list_() -> None:
     """List every app."""
-    with _runtime() as runtime, runtime.sessions() as session:
+    with prepared_runtime(Settings()) as runtime, runtime.sessions() as session:
         found = list_apps(session)
     table = Table("id", "name", "api token", "share", "currency", "verified", "callback")
     for item in found:
@@ -182,7 +181,7 @@ def show(
     """Print one app as JSON."""
     if (app_id is None) == (token is None):
         _fail("give an app id or --token, one of them")
-    with _runtime() as runtime, runtime.sessions() as session:
+    with prepared_runtime(Settings()) as runtime, runtime.sessions() as session:
         _print(_find(session, app_id, token))
 
 
@@ -190,7 +189,7 @@ def show(
 def update(
     context: typer.Context, app_id: Annotated[int, typer.Argument(help="The app's id.")]
 ) -> None:
-    with _runtime() as runtime:
+    with prepared_runtime(Settings()) as runtime:
         try:
             changes = parse_settings(context.args)
             if not changes:
@@ -200,17 +199,6 @@ def update(
             _fail(_spelled(error))
         except AppNotFound as error:
             _fail(str(error))
-
-
-@contextmanager
-def _runtime() -> Iterator[Runtime]:
-    """A migrated runtime for one command, closed after it."""
-    runtime = build_runtime(Settings())
-    try:
-        prepare_database(runtime)
-        yield runtime
-    finally:
-        runtime.close()
 
 
 def _find(session: Session, app_id: int | None, token: str | None) -> App:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from surveyrouter.bootstrap import build_runtime, prepare_database
+from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.root import app
 from surveyrouter.domain.money import NotReconcilable, format_amount
 from surveyrouter.services.rewards import TransactionNotFound, reverse_complete
@@ -22,9 +22,7 @@ def reconcile(
 ) -> None:
     """Reverse a complete: negative ledger entries and a RECONCILIATION callback with its own
     TX and REF = the original. Running it again changes nothing."""
-    runtime = build_runtime(Settings())
-    try:
-        prepare_database(runtime)
+    with prepared_runtime(Settings()) as runtime:
         try:
             result = reverse_complete(
                 runtime.sessions, transaction_id, reason, lambda: datetime.now(UTC)
@@ -32,8 +30,6 @@ def reconcile(
         except (TransactionNotFound, NotReconcilable, ValueError) as error:
             typer.echo(f"surveyrouter reconcile: {error}", err=True)
             raise typer.Exit(2) from error
-    finally:
-        runtime.close()
     typer.echo(
         json.dumps(
             {

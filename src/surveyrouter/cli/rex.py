@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from surveyrouter.bootstrap import Runtime, build_runtime, prepare_database
+from surveyrouter.bootstrap import Runtime, prepared_runtime
 from surveyrouter.cli.root import app
 from surveyrouter.services.attributes import (
     AttributeStatus,
@@ -65,9 +65,7 @@ def attributes(
     except ValueError as error:
         _fail(str(error))
     network_id = network or ("rex" if settings.rex_enabled else "sandbox")
-    runtime = build_runtime(settings)
-    try:
-        prepare_database(runtime)
+    with prepared_runtime(settings) as runtime:
         _check_network(runtime, network_id)
         if map_ is not None and question is not None:
             _map(runtime, network_id, map_, question, answers)
@@ -75,8 +73,6 @@ def attributes(
             _unmap(runtime, network_id, unmap)
         else:
             _list(runtime, network_id)
-    finally:
-        runtime.close()
 
 
 def _answer_pairs(values: list[str]) -> list[tuple[str, str]]:

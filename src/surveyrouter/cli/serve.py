@@ -11,7 +11,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from surveyrouter.bootstrap import build_runtime, prepare_database
+from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.root import app
 from surveyrouter.collector import tune_for_server
 from surveyrouter.domain.apps import App
@@ -44,9 +44,7 @@ def serve(
     overrides: dict[str, Any] = {"host": host, "port": port, "sync_enabled": sync}
     settings = Settings(**{name: value for name, value in overrides.items() if value is not None})
     configure_logging(settings.log_level)
-    runtime = build_runtime(settings)
-    try:
-        prepare_database(runtime)
+    with prepared_runtime(settings) as runtime:
         demo, _created = ensure_demo_app(runtime.sessions, lambda: datetime.now(UTC))
         # Binding before printing makes the printed URLs true: port 0 shows the port it got,
         # and a taken port fails here rather than after the banner.
@@ -69,8 +67,6 @@ def serve(
             application, log_config=None, access_log=False, log_level=None, proxy_headers=False
         )
         uvicorn.Server(config).run(sockets=[listener])
-    finally:
-        runtime.close()
 
 
 def bind(host: str, port: int) -> socket.socket:

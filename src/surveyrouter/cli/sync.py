@@ -13,7 +13,7 @@ from types import FrameType
 import typer
 from rich.console import Console
 
-from surveyrouter.bootstrap import build_runtime, prepare_database, sync_targets
+from surveyrouter.bootstrap import prepared_runtime, sync_targets
 from surveyrouter.cli.root import app
 from surveyrouter.collector import tune_for_server
 from surveyrouter.logging_setup import configure_logging
@@ -29,9 +29,7 @@ def sync() -> None:
     """Keep every enabled network's opportunities in the store current, until stopped."""
     settings = Settings()
     configure_logging(settings.log_level)
-    runtime = build_runtime(settings)
-    try:
-        prepare_database(runtime)
+    with prepared_runtime(settings) as runtime:
         targets = sync_targets(settings)
         if not targets:
             console.print("[red]no network is enabled: nothing to sync[/red]")
@@ -49,5 +47,3 @@ def sync() -> None:
         loops.start()
         loops.wait()
         loops.stop()
-    finally:
-        runtime.close()
