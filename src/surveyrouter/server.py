@@ -7,13 +7,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
 from surveyrouter.api import create_app
 from surveyrouter.bootstrap import SANDBOX, Runtime, sandbox_options, sync_targets
+from surveyrouter.clock import Clock, utc_now
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.sandbox.exchange import SandboxExchange, build_sandbox
 from surveyrouter.services.index_feed import IndexFeed
@@ -29,14 +28,8 @@ logger = logging.getLogger(__name__)
 # How often the sandbox market moves on; each tick applies the changes of the time elapsed.
 MARKET_TICK_SECONDS = 30.0
 
-Clock = Callable[[], datetime]
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def build_server(runtime: Runtime, port: int, clock: Clock = _now) -> FastAPI:
+def build_server(runtime: Runtime, port: int, clock: Clock = utc_now) -> FastAPI:
     """The app ``serve`` runs on ``port`` (the one bound), with everything it carries."""
     settings = runtime.settings
     loops: dict[str, Loop] = {}

@@ -22,18 +22,11 @@ from surveyrouter.store.db import transaction
 from surveyrouter.store.outbox import CallbackStatus, claim_due, enqueue_callback, get_callback
 from surveyrouter.workers.callbacks import callback_loop
 from surveyrouter.workers.loops import BackgroundLoops
+from tests.clock import Clock
 from tests.integration.test_server import serving
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 SECRET = "JLOIAUNMHFli7ZJOQVEzm98rzqnm9"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Receiver:
@@ -105,7 +98,7 @@ def test_a_callback_that_fails_twice_is_delivered_on_the_third_attempt_with_the_
     target.failures = 2
     url = signed_url(base, publisher, "tx1")
     assert enqueue(runtime, publisher, url, "tx1")
-    clock = Clock()
+    clock = Clock(T0)
     with httpx.Client(timeout=5) as http:
         delivery = CallbackDelivery(runtime.sessions, http, clock)
         assert delivery.deliver_due().failed == 1
@@ -145,7 +138,7 @@ def test_pending_callbacks_survive_a_restart(
     target, base = receiver
     target.failures = 1
     enqueue(runtime, publisher, signed_url(base, publisher, "tx2"), "tx2")
-    clock = Clock()
+    clock = Clock(T0)
     with httpx.Client(timeout=5) as http:
         CallbackDelivery(runtime.sessions, http, clock).deliver_due()
     assert status(runtime, "tx2") is CallbackStatus.PENDING
@@ -161,7 +154,7 @@ def test_a_worker_that_died_mid_delivery_leaves_the_callback_to_be_sent_again(
 ) -> None:
     _target, base = receiver
     enqueue(runtime, publisher, signed_url(base, publisher, "tx3"), "tx3")
-    clock = Clock()
+    clock = Clock(T0)
     with httpx.Client(timeout=5) as http:
         delivery = CallbackDelivery(runtime.sessions, http, clock, lease=timedelta(minutes=2))
         # Claimed, then the process died before sending: the claim is committed, no result.
@@ -176,7 +169,7 @@ def test_an_unreachable_publisher_is_retried_for_24_hours_then_dead_lettered(
     runtime: Runtime, publisher: App
 ) -> None:
     enqueue(runtime, publisher, "http://127.0.0.1:9/cb?tx=tx4&hash=00", "tx4")
-    clock = Clock()
+    clock = Clock(T0)
     attempts = 0
     with httpx.Client(timeout=2) as http:
         delivery = CallbackDelivery(runtime.sessions, http, clock)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
@@ -12,6 +11,7 @@ from surveyrouter.api.client_auth import ClientCaller
 from surveyrouter.api.client_context import ClientRequestDep
 from surveyrouter.api.dependencies import LibraryDep, RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
+from surveyrouter.clock import utc_now
 from surveyrouter.domain.questions import AnswerInvalid, QuestionNotFound
 from surveyrouter.services.profile_answers import (
     QuestionNotSkippable,
@@ -91,7 +91,9 @@ def post_answer(
     """Answer a profile question; then call Get Actions again."""
     _library_network(network_id)
     try:
-        answer_question(runtime.sessions, library, caller.user, question_id, body.answers, _now())
+        answer_question(
+            runtime.sessions, library, caller.user, question_id, body.answers, utc_now()
+        )
     except QuestionNotFound as error:
         raise HTTPException(404, f"question not found: {question_id}") from error
     except AnswerInvalid as error:
@@ -110,7 +112,7 @@ def post_skip(
     """Skip a question for good (standard profile questions cannot be skipped)."""
     _library_network(network_id)
     try:
-        skip_question(runtime.sessions, library, caller.user, question_id, _now())
+        skip_question(runtime.sessions, library, caller.user, question_id, utc_now())
     except QuestionNotFound as error:
         raise HTTPException(404, f"question not found: {question_id}") from error
     except QuestionNotSkippable as error:
@@ -121,7 +123,3 @@ def post_skip(
 def _library_network(network_id: int) -> None:
     if network_id != LIBRARY_NETWORK_ID:
         raise HTTPException(404, f"network not found: {network_id}")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -3,18 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Query
 
 from surveyrouter.api.dependencies import RuntimeDep
+from surveyrouter.clock import utc_now
 from surveyrouter.domain.users import UserIdInvalid
 from surveyrouter.services.callers import Caller, UnknownApiToken, identify
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def client_caller(
@@ -33,7 +29,7 @@ def client_caller(
     if user_id is None:
         raise HTTPException(401, "missing user id: send X-User-Id or ?uid=")
     try:
-        return identify(runtime.sessions, api_token, user_id, _now)
+        return identify(runtime.sessions, api_token, user_id, utc_now)
     except UnknownApiToken as error:
         raise HTTPException(401, str(error)) from error
     except UserIdInvalid as error:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, NoReturn
 
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.root import app as root
+from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.callbacks import unknown_macros
 from surveyrouter.services.apps import SETTINGS, app_document, change_app, create_app
@@ -148,7 +148,7 @@ def parse_settings(arguments: list[str]) -> dict[str, Any]:
 def create(context: typer.Context) -> None:
     with prepared_runtime(Settings()) as runtime:
         try:
-            created = create_app(runtime.sessions, _now, parse_settings(context.args))
+            created = create_app(runtime.sessions, utc_now, parse_settings(context.args))
         except AppSettingInvalid as error:
             _fail(_spelled(error))
         _print(created)
@@ -194,7 +194,7 @@ def update(
             changes = parse_settings(context.args)
             if not changes:
                 _fail("nothing to change: give settings as options")
-            _print(change_app(runtime.sessions, _now, app_id, changes))
+            _print(change_app(runtime.sessions, utc_now, app_id, changes))
         except AppSettingInvalid as error:
             _fail(_spelled(error))
         except AppNotFound as error:
@@ -230,10 +230,6 @@ def _print(item: App) -> None:
             + ", ".join(unknown),
             err=True,
         )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _fail(message: str) -> NoReturn:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.root import app
+from surveyrouter.clock import utc_now
 from surveyrouter.domain.money import NotReconcilable, format_amount
 from surveyrouter.services.rewards import TransactionNotFound, reverse_complete
 from surveyrouter.settings import Settings
@@ -24,9 +24,7 @@ def reconcile(
     TX and REF = the original. Running it again changes nothing."""
     with prepared_runtime(Settings()) as runtime:
         try:
-            result = reverse_complete(
-                runtime.sessions, transaction_id, reason, lambda: datetime.now(UTC)
-            )
+            result = reverse_complete(runtime.sessions, transaction_id, reason, utc_now)
         except (TransactionNotFound, NotReconcilable, ValueError) as error:
             typer.echo(f"surveyrouter reconcile: {error}", err=True)
             raise typer.Exit(2) from error

@@ -4,7 +4,6 @@ at the server root, as a partner would reach Dynata's."""
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from surveyrouter.cli.root import app
 from surveyrouter.cli.serve import bind
+from surveyrouter.clock import utc_now
 from surveyrouter.collector import tune_for_server
 from surveyrouter.logging_setup import configure_logging
 from surveyrouter.networks.rex.signing import KeyPair
@@ -35,10 +35,6 @@ from surveyrouter.workers.loops import BackgroundLoops
 console = Console()
 
 DEFAULT_PORT = 8001  # beside `surveyrouter serve`'s 8000
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @app.command()
@@ -130,7 +126,7 @@ def sandbox(
         interactive=interactive,
     )
     try:
-        exchange = build_sandbox(options, load_question_library(), _now)
+        exchange = build_sandbox(options, load_question_library(), utc_now)
     except JournalError as error:
         console.print(f"[red]surveyrouter sandbox: {error}[/red]")
         raise typer.Exit(2) from error

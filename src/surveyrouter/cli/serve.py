@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.root import app
+from surveyrouter.clock import utc_now
 from surveyrouter.collector import tune_for_server
 from surveyrouter.domain.apps import App
 from surveyrouter.logging_setup import configure_logging
@@ -45,7 +45,7 @@ def serve(
     settings = Settings(**{name: value for name, value in overrides.items() if value is not None})
     configure_logging(settings.log_level)
     with prepared_runtime(settings) as runtime:
-        demo, _created = ensure_demo_app(runtime.sessions, lambda: datetime.now(UTC))
+        demo, _created = ensure_demo_app(runtime.sessions, utc_now)
         # Binding before printing makes the printed URLs true: port 0 shows the port it got,
         # and a taken port fails here rather than after the banner.
         try:

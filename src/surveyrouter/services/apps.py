@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from surveyrouter.clock import Clock
 from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.callbacks import CallbackTemplateInvalid, check_template
 from surveyrouter.store.apps import get_app, insert_app, list_apps, update_app
@@ -19,7 +19,6 @@ from surveyrouter.store.db import transaction
 
 DEMO_APP_NAME = "Demo app"
 
-Clock = Callable[[], datetime]
 
 # Settings as the CLI and the JSON document name them, and where each lives on an ``App``.
 _CURRENCY_SETTINGS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from surveyrouter.clock import Clock
 from surveyrouter.domain.opportunity import CellKind, Opportunity
 from surveyrouter.networks.rex.registry import (
     NotificationBatch,
@@ -39,8 +40,6 @@ from surveyrouter.store.opportunities import (
 from surveyrouter.store.sync_state import record_sync_error, record_sync_success
 
 logger = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 class Registry(Protocol):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import httpx
 
 from surveyrouter.bootstrap import Runtime
+from surveyrouter.clock import utc_now
 from surveyrouter.services.callback_delivery import DEFAULT_TIMEOUT, CallbackDelivery
 from surveyrouter.workers.loops import Loop
 
@@ -15,15 +15,11 @@ from surveyrouter.workers.loops import Loop
 IDLE_POLL_SECONDS = 1.0
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def callback_loop(runtime: Runtime) -> dict[str, Loop]:
     def run(stop: threading.Event) -> None:
         # Redirects are not followed: the hash signs this URL, not wherever it points.
         with httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False) as http:
-            delivery = CallbackDelivery(runtime.sessions, http, _now)
+            delivery = CallbackDelivery(runtime.sessions, http, utc_now)
             while not stop.is_set():
                 if delivery.deliver_due().attempted == 0:
                     stop.wait(IDLE_POLL_SECONDS)

@@ -12,9 +12,9 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from surveyrouter.bootstrap import Runtime, SyncTarget
+from surveyrouter.clock import utc_now
 from surveyrouter.networks.rex.registry import GatewayClient, RegistryClient, RexApi
 from surveyrouter.services.attributes import AttributeDiscovery
 from surveyrouter.services.index_feed import IndexFeed
@@ -23,10 +23,6 @@ from surveyrouter.services.sync import SyncWorker
 from surveyrouter.workers.loops import Loop
 
 logger = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def sync_loops(
@@ -67,7 +63,7 @@ def _sync(
     api = RexApi.connect(target.registry_url, target.keys, sleep=_interruptible(stop))
     with RegistryClient(api, network=target.network_id) as registry:
         worker = SyncWorker(
-            registry, runtime.sessions, target.network_id, _now, target.sync, parsed=parsed
+            registry, runtime.sessions, target.network_id, utc_now, target.sync, parsed=parsed
         )
         worker.run(stop)
 
@@ -81,7 +77,7 @@ def _discover_attributes(runtime: Runtime, target: SyncTarget, stop: threading.E
         discovery = AttributeDiscovery(gateway, runtime.sessions)
         while not stop.is_set():
             try:
-                result = discovery.discover(target.network_id, _now())
+                result = discovery.discover(target.network_id, utc_now())
                 if result.looked_up or result.failed:
                     logger.info(
                         "attributes %s: %d looked up, %d failed",
