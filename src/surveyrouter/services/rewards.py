@@ -21,7 +21,7 @@ from surveyrouter.domain.money import CENT, NotReconcilable, Reward, RewardKind,
 from surveyrouter.domain.users import User
 from surveyrouter.store.apps import get_app
 from surveyrouter.store.db import transaction
-from surveyrouter.store.ledger import LedgerEntry, add_entry, get_entry
+from surveyrouter.store.ledger import add_entry, get_entry
 from surveyrouter.store.outbox import enqueue_callback
 from surveyrouter.store.users import user_by_id
 
@@ -115,7 +115,7 @@ def reverse_complete(
         return record_reward(
             session,
             app,
-            _user(session, original),
+            user_by_id(session, original.user_id),
             reversal,
             _reversal_id(transaction_id),
             clock(),
@@ -134,7 +134,3 @@ def _reversal_id(transaction_id: str) -> str:
 def _as_the_app_shows(reward: Reward, app: App) -> Reward:
     places = Decimal(1) if app.currency.whole_units else CENT
     return Reward(reward.kind, reward.usd.quantize(CENT), reward.value.quantize(places))
-
-
-def _user(session: Session, entry: LedgerEntry) -> User:
-    return user_by_id(session, entry.user_id)

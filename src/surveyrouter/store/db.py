@@ -130,13 +130,9 @@ def insert_unless_present(
 def _insert_unless_present_statement(
     dialect: str, model: type[DeclarativeBase], keys: tuple[str, ...]
 ) -> Executable:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = model.__table__
-    assert isinstance(table, Table)
-    return (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=list(keys))
-        .returning(*(table.c[key] for key in keys))
+    statement, table = _dialect_insert(dialect, model)
+    return statement.on_conflict_do_nothing(index_elements=list(keys)).returning(
+        *(table.c[key] for key in keys)
     )
 
 
@@ -150,12 +146,7 @@ def _upsert_statement(
 ) -> Executable:
     """The upsert statement for one shape of row, built once: building it costs more than
     running it for a small batch."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # On the table, not the mapped class: a Core executemany, without the ORM's bulk-insert
-    # bookkeeping. Attribute names are the column names throughout the schema.
-    table = model.__table__
-    assert isinstance(table, Table)
-    statement = insert(table)
+    statement, _table = _dialect_insert(dialect, model)
     updated = [name for name in columns if name not in keys and name not in keep]
     if updated:
         return statement.on_conflict_do_update(
@@ -163,3 +154,17 @@ def _upsert_statement(
             set_={name: statement.excluded[name] for name in updated},
         )
     return statement.on_conflict_do_nothing(index_elements=list(keys))
+
+
+def _dialect_insert(
+    dialect: str, model: type[DeclarativeBase]
+) -> tuple[postgresql.Insert | sqlite.Insert, Table]:
+    """An INSERT into ``model``'s table in the dialect that speaks ON CONFLICT for it.
+
+    On the table, not the mapped class: a Core executemany, without the ORM's bulk-insert
+    bookkeeping. Attribute names are the column names throughout the schema.
+    """
+    table = model.__table__
+    assert isinstance(table, Table)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table), table
