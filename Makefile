@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # e.g. make test PYTEST_ARGS='-n auto -k store'
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench bench-sync clean
+.PHONY: install run test lint bench bench-sync bench-actions clean
 
 install: $(STAMP)
 
@@ -39,6 +39,9 @@ bench: install
 
 bench-sync: install
 	$(BIN)/python bench/sync.py
+
+bench-actions: install
+	$(BIN)/python bench/actions.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

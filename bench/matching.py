@@ -24,11 +24,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import track
-from rich.table import Table
 
+from reporting import percentile, print_table
 from surveyrouter.domain.matcher import Matcher, MatchResult
 from surveyrouter.domain.opportunity import Opportunity, OpportunityStatus
 from surveyrouter.domain.profile import Profile
@@ -54,10 +53,6 @@ class Row:
     agree: bool
     eligible: float
     unknown: float
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(samples), q))
 
 
 def timed(call: Callable[[], object]) -> float:
@@ -225,17 +220,13 @@ def render(rows: Sequence[Row], markdown: bool) -> None:
                 f"{row.unknown:,.0f}",
             ]
         )
-    table = Table(title="matching, per profile (200 profiles; fast matcher with unlock values)")
-    for header in headers:
-        table.add_column(header, justify="right")
-    for line in lines:
-        table.add_row(*line)
-    console.print(table)
-    if markdown:
-        print("| " + " | ".join(headers) + " |")
-        print("|" + "---|" * len(headers))
-        for line in lines:
-            print("| " + " | ".join(line) + " |")
+    print_table(
+        console,
+        "matching, per profile (200 profiles; fast matcher with unlock values)",
+        headers,
+        lines,
+        markdown,
+    )
 
 
 def main() -> None:

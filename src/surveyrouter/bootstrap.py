@@ -12,14 +12,20 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from surveyrouter.clock import utc_now
 from surveyrouter.domain.questions import Question, QuestionLibrary
+from surveyrouter.networks.rex.gateway import EntryLinks as RexEntryLinks
 from surveyrouter.networks.rex.registry import Shard
-from surveyrouter.networks.rex.signing import KeyPair
+from surveyrouter.networks.rex.signing import KeyPair, Secrets
 from surveyrouter.sandbox.exchange import SandboxOptions
 from surveyrouter.sandbox.outcomes import parse_ending
+from surveyrouter.services.actions import SurveyOffers
+from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.services.survey_entry import EntryLinks
 from surveyrouter.services.sync import SyncSettings
 from surveyrouter.settings import SANDBOX_MOUNT, Settings
 from surveyrouter.store import migrate
+from surveyrouter.store.category_library import load_category_catalog
 from surveyrouter.store.db import create_store_engine, make_session_factory, transaction
 from surveyrouter.store.networks import Network, upsert_networks
 from surveyrouter.store.question_library import load_question_library
@@ -28,14 +34,20 @@ from surveyrouter.store.questions import (
     upsert_question_mappings,
     upsert_questions,
 )
+from surveyrouter.store.server_secrets import CLICK_LINK_SECRET, server_secret
 
 log = logging.getLogger(__name__)
 
 # Where the exchanges send respondents back (the outcome routes of the client API).
 SANDBOX_RETURN_PATH = "/v1/exchanges/sandbox/return"
+SANDBOX_CALLBACK_PATH = "/v1/exchanges/sandbox/callback"
 
-SANDBOX = Network(id="sandbox", kind="sandbox", name="Sandbox exchange (bundled)", enabled=True)
-REX = Network(id="rex", kind="rex", name="Dynata REX", enabled=True)
+# The client API's network ids are fixed here, once: publishers' apps keep survey links and
+# network ids, so renumbering would break them.
+SANDBOX = Network(
+    id="sandbox", kind="sandbox", name="Sandbox exchange (bundled)", enabled=True, api_id=1
+)
+REX = Network(id="rex", kind="rex", name="Dynata REX", enabled=True, api_id=2)
 
 # The embedded sandbox is on this machine: poll it often, so a change shows within seconds.
 SANDBOX_POLL_INTERVAL_SECONDS = 1.0
@@ -177,6 +189,7 @@ def sandbox_options(settings: Settings, port: int | None = None) -> SandboxOptio
         ),
         base_url=f"{base_url}{SANDBOX_MOUNT}",
         partner_return_url=f"{base_url}{SANDBOX_RETURN_PATH}",
+        partner_callback_url=f"{base_url}{SANDBOX_CALLBACK_PATH}",
         seed=settings.sandbox_seed,
         opportunities=settings.sandbox_opportunities,
         state_path=settings.sandbox_state_path,
@@ -217,3 +230,49 @@ def question_mappings(network: Network, questions: Iterable[Question]) -> list[Q
             if question.rex_attribute_id is not None and question.rex_attribute_id in standard
         ]
     return []
+
+
+def survey_offers(runtime: Runtime, feed: IndexFeed) -> SurveyOffers:
+    """Get Actions over this process's index, for every network the settings know."""
+
+    def link_secret() -> bytes:
+        with transaction(runtime.sessions) as session:
+            return server_secret(session, CLICK_LINK_SECRET, utc_now())
+
+    return SurveyOffers(
+        runtime.sessions,
+        feed,
+        load_question_library(),
+        load_category_catalog(),
+        configured_networks(runtime.settings),
+        link_secret,
+        utc_now,
+    )
+
+
+def entry_links(settings: Settings) -> dict[str, EntryLinks]:
+    """How each enabled network signs the links that send users in (its API key pair)."""
+    links: dict[str, EntryLinks] = {}
+    if settings.sandbox_enabled:
+        links[SANDBOX.id] = RexEntryLinks(sandbox_keys(settings))
+    if settings.rex_access_key is not None and settings.rex_secret_key is not None:
+        keys = KeyPair(settings.rex_access_key, settings.rex_secret_key.get_secret_value())
+        links[REX.id] = RexEntryLinks(keys)
+    return links
+
+
+def redirect_secrets(settings: Settings) -> dict[str, Secrets]:
+    """Per network, the key pair it signs returns and callbacks with (REX §1.5); a network
+    without one configured is not in it, and its returns are refused."""
+    secrets: dict[str, Secrets] = {
+        SANDBOX.id: {
+            settings.sandbox_redirect_access_key: (
+                settings.sandbox_redirect_secret_key.get_secret_value()
+            )
+        }
+    }
+    if settings.rex_redirect_access_key and settings.rex_redirect_secret_key:
+        secrets[REX.id] = {
+            settings.rex_redirect_access_key: settings.rex_redirect_secret_key.get_secret_value()
+        }
+    return secrets

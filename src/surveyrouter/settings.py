@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     index_poll_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often each server applies the store's change feed."
     )
+    max_request_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Larger request bodies are refused with 413 before they are read.",
+    )
+    callback_first_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Wait before retrying a failed publisher callback; doubles each time.",
+    )
     attribute_discovery_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often unmapped exchange attributes are looked up."
     )
@@ -91,6 +102,12 @@ class Settings(BaseSettings):
     )
     rex_redirect_secret_key: SecretStr | None = Field(
         default=None, description="Secret of the redirect key pair."
+    )
+    return_grace_hours: int = Field(
+        default=24,
+        ge=0,
+        description="How long after its expiration an authentic exchange return is still "
+        "taken (a user who came back late still gets paid).",
     )
     rex_shard_count: int = Field(default=1, ge=1, le=5, description="REX shards in use (§2.1).")
     rex_shard_index: int = Field(

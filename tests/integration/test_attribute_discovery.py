@@ -227,7 +227,7 @@ def test_lookups_per_call_are_capped_and_the_rest_wait(
 
 @pytest.fixture
 def rex_network(runtime: Runtime) -> Network:
-    rex = Network(id="rex", kind="rex", name="Dynata REX", enabled=True)
+    rex = Network(id="rex", kind="rex", name="Dynata REX", enabled=True, api_id=2)
     with transaction(runtime.sessions) as session:
         upsert_networks(session, [rex], at=T0)
         upsert_question_mappings(session, rex.id, question_mappings(rex, LIBRARY))

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, Response
 
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import App
@@ -23,43 +22,21 @@ from surveyrouter.store.outbox import CallbackStatus, claim_due, enqueue_callbac
 from surveyrouter.workers.callbacks import callback_loop
 from surveyrouter.workers.loops import BackgroundLoops
 from tests.clock import Clock
-from tests.integration.test_server import serving
+from tests.integration.receiver import Receiver, receiving
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 SECRET = "JLOIAUNMHFli7ZJOQVEzm98rzqnm9"
 
 
-class Receiver:
-    """A publisher's callback endpoint that fails the first ``failures`` calls."""
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self.received: list[str] = []
-        self.app = FastAPI()
-
-        @self.app.get("/{path:path}")
-        def receive(request: Request) -> Response:
-            # The request line as it arrived, behind the Host header: what a publisher's
-            # verifier reads (frameworks' decoded paths would re-encode it their own way).
-            raw_path = request.scope["raw_path"].decode("ascii")
-            query = request.scope["query_string"].decode("ascii")
-            self.received.append(f"http://{request.headers['host']}{raw_path}?{query}")
-            if self.failures > 0:
-                self.failures -= 1
-                return Response("try later", status_code=503)
-            return Response("ok")
+@pytest.fixture
+def publisher(runtime: Runtime) -> App:
+    return create_app(runtime.sessions, lambda: T0, {"name": "Quiz", "secret": SECRET})
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
-    target = Receiver()
-    with serving(target.app) as url:
-        yield target, url
-
-
-@pytest.fixture
-def publisher(runtime: Runtime) -> App:
-    return create_app(runtime.sessions, lambda: T0, {"name": "Quiz", "secret": SECRET})
+    with receiving() as running_receiver:
+        yield running_receiver
 
 
 def signed_url(base: str, publisher: App, tx: str) -> str:

@@ -121,3 +121,23 @@ def test_answering_needs_authentication(client: httpx.Client) -> None:
         headers={"X-Api-Token": "unknown-token-000000"},
     )
     assert response.status_code == 401
+
+
+def test_an_oversized_body_is_a_413_in_the_envelope_declared_or_streamed(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    path = "/v1/client/networks/0/questions/postal_code"
+    huge = b'{"answers": ["' + b"1" * (2 * 1024 * 1024) + b'"]}'
+    declared = client.post(path, content=huge, headers={"Content-Type": "application/json"})
+    body = assert_error_envelope(declared, "413 Request Entity Too Large")
+    assert "larger than 1048576 bytes" in str(body["error"])
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"answers": ["'
+        for _ in range(40):
+            yield b"1" * 65536
+        yield b'"]}'
+
+    streamed = client.post(path, content=chunks(), headers={"Content-Type": "application/json"})
+    assert_error_envelope(streamed, "413 Request Entity Too Large")
+    assert stored(runtime, publisher) == {}

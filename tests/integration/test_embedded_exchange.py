@@ -4,8 +4,7 @@ sandbox state file still receives the whole market."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,18 +18,10 @@ from surveyrouter.server import build_server
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.settings import Settings
 from surveyrouter.store.opportunities import live_counts
+from tests.eventually import eventually
 from tests.integration.test_server import serving
 
 OPPORTUNITIES = 150
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.fixture

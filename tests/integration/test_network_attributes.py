@@ -33,7 +33,7 @@ from surveyrouter.store.questions import (
 from tests.unit.services.test_attributes import SPEC_EXAMPLE
 
 AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-REX = Network(id="rex", kind="rex", name="Dynata REX", enabled=True)
+REX = Network(id="rex", kind="rex", name="Dynata REX", enabled=True, api_id=2)
 EMPLOYMENT = 2001  # a library question's id, which the sandbox uses as its attribute id
 
 

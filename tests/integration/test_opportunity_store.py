@@ -213,7 +213,9 @@ def test_the_same_external_id_on_two_networks_is_two_rows(
     runtime: Runtime, rex_fixtures: Path
 ) -> None:
     with transaction(runtime.sessions) as session:
-        upsert_networks(session, [Network(id="rex", kind="rex", name="Dynata REX", enabled=True)])
+        upsert_networks(
+            session, [Network(id="rex", kind="rex", name="Dynata REX", enabled=True, api_id=2)]
+        )
     item = opportunity(12871)
     write(runtime, [(item, raw_for(item, rex_fixtures))], network="sandbox")
     write(runtime, [(item, raw_for(item, rex_fixtures))], network="rex")
@@ -230,7 +232,9 @@ def test_live_counts_count_open_opportunities_per_network(
     runtime: Runtime, rex_fixtures: Path
 ) -> None:
     with transaction(runtime.sessions) as session:
-        upsert_networks(session, [Network(id="rex", kind="rex", name="Dynata REX", enabled=True)])
+        upsert_networks(
+            session, [Network(id="rex", kind="rex", name="Dynata REX", enabled=True, api_id=2)]
+        )
     statuses = [OpportunityStatus.OPEN, OpportunityStatus.OPEN, OpportunityStatus.CLOSED]
     items = [opportunity(i, status=status) for i, status in enumerate(statuses, start=1)]
     write(runtime, [(item, raw_for(item, rex_fixtures)) for item in items])

@@ -82,7 +82,7 @@ def test_a_disabled_sandbox_keeps_its_row_marked_disabled(runtime: Runtime) -> N
 
 def test_a_rex_network_maps_the_librarys_rex_attributes(runtime: Runtime) -> None:
     library = load_question_library()
-    rex = Network(id="rex", kind="rex", name="Dynata REX", enabled=True)
+    rex = Network(id="rex", kind="rex", name="Dynata REX", enabled=True, api_id=2)
     with transaction(runtime.sessions) as session:
         upsert_networks(session, [rex])
         upsert_question_mappings(session, rex.id, question_mappings(rex, library))

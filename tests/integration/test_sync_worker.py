@@ -201,7 +201,9 @@ def test_two_networks_collections_of_the_same_id_are_kept_apart(
     )  # fmt: skip
     values = {"sandbox": zips, "rex": ("00000",)}  # one id, two exchanges, two lists
     with transaction(runtime.sessions) as session:
-        upsert_networks(session, [Network(id="rex", kind="rex", name="Dynata REX", enabled=True)])
+        upsert_networks(
+            session, [Network(id="rex", kind="rex", name="Dynata REX", enabled=True, api_id=2)]
+        )
         for network, collection in values.items():
             upsert_opportunities(session, network, [(parse_opportunity(raw, network), raw)], T0)
             put_collection(session, network, COLLECTION_ID, collection, fetched_at=T0)

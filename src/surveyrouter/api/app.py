@@ -9,7 +9,8 @@ from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from surveyrouter.api import client, health
+from surveyrouter.api import actions, client, exchanges, health, surveys
+from surveyrouter.api.body_limit import BodyLimit
 from surveyrouter.api.client_context import GeoLookups
 from surveyrouter.api.errors import install_error_handlers
 from surveyrouter.api.observability import (
@@ -19,7 +20,8 @@ from surveyrouter.api.observability import (
     RequestObservation,
     SyncStateCollector,
 )
-from surveyrouter.bootstrap import Runtime
+from surveyrouter.bootstrap import Runtime, entry_links, survey_offers
+from surveyrouter.domain.matcher import Matcher
 from surveyrouter.sandbox.app import create_sandbox_app
 from surveyrouter.sandbox.exchange import SandboxExchange
 from surveyrouter.services.index_feed import IndexFeed
@@ -68,18 +70,27 @@ def create_app(
     geo = GeoLookups.from_settings(runtime.settings)
     app.state.geo = geo
     app.state.sandbox = sandbox
+    # Without a feed (a test, a process that lists no surveys) the index is empty.
+    feed = feed or IndexFeed(Matcher(), runtime.sessions)
     app.state.feed = feed
+    app.state.offers = survey_offers(runtime, feed)
+    app.state.entry_links = entry_links(runtime.settings)
 
     registry = CollectorRegistry()
     registry.register(LiveOpportunitiesCollector(runtime.sessions))
     registry.register(SyncStateCollector(runtime.sessions))
-    if feed is not None:
-        registry.register(IndexCollector(feed))
+    registry.register(IndexCollector(feed))
+    # Inside RequestObservation (the middleware added later is the outer one), so a refused
+    # body is logged and measured with its trace id like any other request.
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_request_body_bytes)
     app.add_middleware(RequestObservation, metrics=HttpMetrics(registry))
     install_error_handlers(app)
 
     app.include_router(health.router)
     app.include_router(client.router)
+    app.include_router(actions.router)
+    app.include_router(surveys.router)
+    app.include_router(exchanges.router)
     if sandbox is not None:
         # The sandbox answers in REX's own shapes, not our envelope: it stands in for Dynata.
         app.mount(SANDBOX_MOUNT, create_sandbox_app(sandbox))

@@ -7,17 +7,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from surveyrouter.api.client_auth import ClientCaller
-from surveyrouter.api.client_context import ClientRequestDep
-from surveyrouter.api.dependencies import LibraryDep, RuntimeDep
+from surveyrouter.api.actions import OffersDep
+from surveyrouter.api.client_context import UnrestrictedRequestDep
+from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
-from surveyrouter.domain.questions import AnswerInvalid, QuestionNotFound
+from surveyrouter.domain.questions import AnswerInvalid, Question, QuestionNotFound
+from surveyrouter.services.actions import SurveyOffers
 from surveyrouter.services.profile_answers import (
     QuestionNotSkippable,
     answer_question,
     skip_question,
 )
+from surveyrouter.services.user_state import LIBRARY_NETWORK_ID
 
 router = APIRouter(prefix="/v1/client", tags=["client"])
 
@@ -44,7 +46,7 @@ class ClientUser(BaseModel):
 
 
 @router.get("/user")
-def get_user(call: ClientRequestDep) -> Envelope[ClientUser]:
+def get_user(call: UnrestrictedRequestDep) -> Envelope[ClientUser]:
     """The calling user, created on first sight; ``country`` as this call resolved it."""
     user = call.caller.user
     return ok(
@@ -58,10 +60,12 @@ def get_user(call: ClientRequestDep) -> Envelope[ClientUser]:
     )
 
 
-# Network 0 is surveyrouter's own question library, standard profile and beyond (BitLabs: 0 is
-# its standard profile); whether a question can be skipped is its ``can_skip``.
-LIBRARY_NETWORK_ID = 0
-NetworkId = Annotated[int, Path(ge=0, description="0: surveyrouter's question library.")]
+# Network 0 is surveyrouter's own question library, standard profile and beyond; an exchange's
+# own questions (attributes no library question maps) are on its network id. Whether a question
+# can be skipped is its ``can_skip``.
+NetworkId = Annotated[
+    int, Path(ge=0, le=2**31 - 1, description="0: surveyrouter's question library.")
+]
 QuestionId = Annotated[str, Path(max_length=64, description="The question's id.")]
 AnswerValue = Annotated[str, StringConstraints(max_length=1000)]
 
@@ -81,21 +85,25 @@ class Empty(BaseModel):
 
 @router.post("/networks/{network_id}/questions/{question_id}")
 def post_answer(
-    caller: ClientCaller,
+    call: UnrestrictedRequestDep,
     runtime: RuntimeDep,
-    library: LibraryDep,
+    offers: OffersDep,
     network_id: NetworkId,
     question_id: QuestionId,
     body: AnswerBody,
 ) -> Envelope[Empty]:
     """Answer a profile question; then call Get Actions again."""
-    _library_network(network_id)
+    question = _question(offers, network_id, question_id)
     try:
         answer_question(
-            runtime.sessions, library, caller.user, question_id, body.answers, utc_now()
+            runtime.sessions,
+            question,
+            call.caller.app,
+            call.caller.user,
+            body.answers,
+            utc_now(),
+            ip_address=call.context.ip,
         )
-    except QuestionNotFound as error:
-        raise HTTPException(404, f"question not found: {question_id}") from error
     except AnswerInvalid as error:
         raise HTTPException(400, f"answers: {error.message}") from error
     return ok(Empty())
@@ -103,23 +111,25 @@ def post_answer(
 
 @router.post("/networks/{network_id}/questions/{question_id}/skip")
 def post_skip(
-    caller: ClientCaller,
+    call: UnrestrictedRequestDep,
     runtime: RuntimeDep,
-    library: LibraryDep,
+    offers: OffersDep,
     network_id: NetworkId,
     question_id: QuestionId,
 ) -> Envelope[Empty]:
     """Skip a question for good (standard profile questions cannot be skipped)."""
-    _library_network(network_id)
+    question = _question(offers, network_id, question_id)
     try:
-        skip_question(runtime.sessions, library, caller.user, question_id, utc_now())
-    except QuestionNotFound as error:
-        raise HTTPException(404, f"question not found: {question_id}") from error
+        skip_question(runtime.sessions, question, call.caller.user, utc_now())
     except QuestionNotSkippable as error:
         raise HTTPException(400, f"this question cannot be skipped: {error}") from error
     return ok(Empty())
 
 
-def _library_network(network_id: int) -> None:
-    if network_id != LIBRARY_NETWORK_ID:
+def _question(offers: SurveyOffers, network_id: int, question_id: str) -> Question:
+    if network_id != LIBRARY_NETWORK_ID and network_id not in offers.networks_by_api_id:
         raise HTTPException(404, f"network not found: {network_id}")
+    try:
+        return offers.sources.question(network_id, question_id)
+    except QuestionNotFound as error:
+        raise HTTPException(404, f"question not found: {question_id}") from error

@@ -60,6 +60,17 @@ class ClientRequest:
 Text = Annotated[str | None, Query(max_length=512)]
 
 
+def request_ip(request: Request) -> str | None:
+    """The address the request came from: the peer, or the first hop before the trusted
+    proxies (``SURVEYROUTER_TRUSTED_PROXIES``) in ``X-Forwarded-For``."""
+    geo: GeoLookups = request.app.state.geo
+    return resolve_client_ip(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        geo.trusted_proxies,
+    )
+
+
 def client_request(
     request: Request,
     caller: ClientCaller,
@@ -76,11 +87,7 @@ def client_request(
     An unknown ``platform``/``os``/``sdk`` or a malformed override is 400 naming it."""
     geo: GeoLookups = request.app.state.geo
     parameters = ClientParameters(
-        ip=resolve_client_ip(
-            request.client.host if request.client else None,
-            request.headers.getlist("x-forwarded-for"),
-            geo.trusted_proxies,
-        ),
+        ip=request_ip(request),
         user_agent=request.headers.get("user-agent"),
         accept_language=request.headers.get("accept-language"),
         lang=lang,
@@ -121,3 +128,14 @@ def client_request(
 
 
 ClientRequestDep = Annotated[ClientRequest, Depends(client_request)]
+
+
+def unrestricted_request(call: ClientRequestDep) -> ClientRequest:
+    """``client_request`` for the user endpoints other than Get Actions: a user behind a VPN
+    or other anonymous IP is refused with 406 (client API §3.8), as BitLabs does."""
+    if call.context.anonymous_ip:
+        raise HTTPException(406, "vpn detected")
+    return call
+
+
+UnrestrictedRequestDep = Annotated[ClientRequest, Depends(unrestricted_request)]

@@ -56,6 +56,7 @@ TRUE_SLOT, FALSE_SLOT, SINK_SLOT = 0, 1, 2
 SINK_OPPORTUNITY = 0
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT32_MAX = 2**31 - 1
 
 # Atom modes.
 _ANY, _ALL, _RANGE, _COLLECTION, _ANSWERED, _INVITE_ANY, _INVITE_ALL = range(7)
@@ -221,14 +222,16 @@ class MatchResult:
     """One profile's verdicts over the whole index, indexed by the matcher's opportunity slot.
 
     ``eligible`` and ``unknown`` are boolean masks (ineligible is neither); ``exact`` marks
-    eligible opportunities without opaque cells; ``single_missing`` holds the attribute id an
-    unknown opportunity waits for when it waits for exactly one, else -1; ``unlock`` is the sum of
-    CPI over those opportunities per attribute id.
+    eligible opportunities without opaque cells; ``prescreened`` marks unknown opportunities
+    that wait for no answer at all (only cells the exchange itself prescreens are undecided);
+    ``single_missing`` holds the attribute id an unknown opportunity waits for when it waits for
+    exactly one, else -1; ``unlock`` is the sum of CPI over those opportunities per attribute id.
     """
 
     eligible: npt.NDArray[np.bool_]
     unknown: npt.NDArray[np.bool_]
     exact: npt.NDArray[np.bool_]
+    prescreened: npt.NDArray[np.bool_]
     single_missing: npt.NDArray[np.int64]
     unlock: Mapping[int, Decimal]
     node_lo: Key
@@ -237,6 +240,20 @@ class MatchResult:
         if self.eligible[slot]:
             return Result.ELIGIBLE
         return Result.UNKNOWN if self.unknown[slot] else Result.INELIGIBLE
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Ranking's columns for some opportunity slots: ``network`` indexes ``Matcher.networks``,
+    ``cpi_micros`` is the exchange CPI in millionths of a dollar (truncated), LOI in minutes,
+    the incidence rate a whole percent clamped to 0–100."""
+
+    slots: npt.NDArray[np.intp]
+    network: npt.NDArray[np.int64]
+    id: npt.NDArray[np.int64]
+    cpi_micros: npt.NDArray[np.int64]
+    loi_minutes: npt.NDArray[np.float64]
+    incidence_rate: npt.NDArray[np.float64]
 
 
 class Matcher:
@@ -290,6 +307,8 @@ class Matcher:
         self._project = Column(np.int64, _INT64_MIN)
         self._devices = Column(np.uint8, 0)
         self._cpi_micros = Column(np.int64, 0)
+        self._loi_minutes = Column(np.int32, 0)
+        self._incidence = Column(np.int16, 0)
         self._transparent = Column(np.bool_, False)
         self._opportunity_bucket_of = Column(np.int32, -1)
         self._opportunity_row_of = Column(np.int32, -1)
@@ -314,6 +333,22 @@ class Matcher:
 
     def slot_of(self, network: str, opportunity_id: int) -> int | None:
         return self._slots_of.get(network, {}).get(opportunity_id)
+
+    def listing(self, slots: npt.NDArray[np.intp]) -> Listing:
+        """What ranking reads about the opportunities at ``slots``, as columns."""
+        return Listing(
+            slots=slots,
+            network=self._network_of.data[slots].astype(np.int64),
+            id=self._id_of.data[slots],
+            cpi_micros=self._cpi_micros.data[slots],
+            loi_minutes=self._loi_minutes.data[slots].astype(np.float64),
+            incidence_rate=self._incidence.data[slots].astype(np.float64),
+        )
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """Network ids in the order ``Listing.network`` numbers them."""
+        return tuple(self._networks)
 
     def add(self, opportunities: Iterable[Opportunity]) -> None:
         """Add opportunities, or replace the ones already indexed under the same key."""
@@ -373,6 +408,8 @@ class Matcher:
         self._opportunity_row_of.data[slot] = bucket.add(terms, TRUE_SLOT, slot)
         self._devices.data[slot] = devices
         self._cpi_micros.data[slot] = cpi_micros
+        self._loi_minutes.data[slot] = min(max(opportunity.loi_minutes, 0), _INT32_MAX)
+        self._incidence.data[slot] = min(max(opportunity.incidence_rate, 0), 100)
         self._transparent.data[slot] = not opportunity.has_opaque_cells
         project = opportunity.project_id
         self._project.data[slot] = _INT64_MIN if project is None else _clamp(project)
@@ -392,7 +429,8 @@ class Matcher:
     def _opportunity_columns(self) -> list[Column]:
         return [
             self._network_of, self._id_of, self._project, self._devices, self._cpi_micros,
-            self._transparent, self._opportunity_bucket_of, self._opportunity_row_of,
+            self._loi_minutes, self._incidence, self._transparent, self._opportunity_bucket_of,
+            self._opportunity_row_of,
         ]  # fmt: skip
 
     def _terms(self, slot: int) -> list[int]:
@@ -677,6 +715,7 @@ class Matcher:
             eligible=eligible,
             unknown=unknown,
             exact=eligible & self._transparent.data[:size],
+            prescreened=unknown & ((total_lo & LOW) == LOW),
             single_missing=single_missing,
             unlock=unlock,
             node_lo=lo,

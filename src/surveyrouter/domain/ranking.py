@@ -31,6 +31,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
+import numpy as np
+import numpy.typing as npt
+
 from surveyrouter.domain.opportunity import Requirements
 
 # market.md §3 "Drop-off vs LOI": natural dropout is ~10% (Hoerger 2010), and after 10 minutes
@@ -296,10 +299,11 @@ def rank(
     )
 
 
-def survey_tags(requirements: Requirements) -> tuple[Tag, ...]:
-    """The seed's tags a survey carries, from its REX §3.3 requirements."""
+def survey_tags(requirements: Requirements, *, invite_targeted: bool = False) -> tuple[Tag, ...]:
+    """The seed's tags a survey carries, from its REX §3.3 requirements; a survey that targets
+    invite collections (REX §4: people a client invited back) is a recontact too."""
     tags = []
-    if requirements.recontact:
+    if requirements.recontact or invite_targeted:
         tags.append(Tag.RECONTACT)
     if requirements.pii_collection:
         tags.append(Tag.PII)
@@ -368,3 +372,61 @@ def rank_questions(candidates: Iterable[QuestionCandidate]) -> tuple[QuestionCan
 def choose_question(candidates: Iterable[QuestionCandidate]) -> QuestionCandidate | None:
     """The one question to ask next (client API §4: at most one per response), if any."""
     return next(iter(rank_questions(candidates)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedColumns:
+    """``rank_columns``'s answer: ``order`` lists candidate positions best first (as ``rank``
+    orders them); the other arrays are per candidate, in input order."""
+
+    order: npt.NDArray[np.intp]
+    conversion: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+    rating: npt.NDArray[np.int64]
+
+    def estimate_at(self, position: int) -> Estimate:
+        survey_rating = int(self.rating[position])
+        return Estimate(
+            conversion=float(self.conversion[position]),
+            score=float(self.score[position]),
+            rating=survey_rating,
+            difficulty=difficulty(survey_rating),
+        )
+
+
+def rank_columns(
+    value: npt.NDArray[np.float64],
+    loi_minutes: npt.NDArray[np.float64],
+    incidence_rate: npt.NDArray[np.float64],
+    known_qualified: npt.NDArray[np.bool_],
+    paid: npt.NDArray[np.int64],
+    qualified: npt.NDArray[np.int64],
+    network_order: npt.NDArray[np.int64],
+    ids: npt.NDArray[np.int64],
+    strength: float = DEFAULT_PRIOR_STRENGTH,
+) -> RankedColumns:
+    """``rank`` and ``estimate`` over columns, for thousands of candidates per request.
+
+    Bit for bit the reference's numbers (the property tests in ``test_ranking.py`` hold it to
+    that): the transcendental parts (``qualify_probability``, ``completion_prior``) are the
+    reference functions themselves, evaluated once per distinct incidence rate and LOI, and the
+    rest is the same IEEE arithmetic in the same order. ``value`` is ``float`` of each Decimal
+    value (the conversion keeps their order); ``network_order`` ranks each candidate's network
+    id as strings sort; ``paid``/``qualified`` are its ``ObservedOutcomes``.
+    """
+    qualify = np.empty(len(value), dtype=np.float64)
+    for known in (False, True):
+        chosen = known_qualified == known
+        rates, inverse = np.unique(incidence_rate[chosen], return_inverse=True)
+        table = np.array([qualify_probability(float(r), known) for r in rates], dtype=np.float64)
+        qualify[chosen] = table[inverse] if len(rates) else 0.0
+    lois, inverse = np.unique(loi_minutes, return_inverse=True)
+    priors = np.array([completion_prior(float(loi)) for loi in lois], dtype=np.float64)
+    prior = priors[inverse] if len(lois) else np.zeros(0, dtype=np.float64)
+    completion = (strength * prior + paid) / (strength + qualified)
+    conversion = qualify * completion
+    scores = value * conversion / np.maximum(loi_minutes, MIN_LOI_MINUTES)
+    ratings = MIN_RATING + np.searchsorted(RATING_THRESHOLDS, conversion, side="right")
+    # np.lexsort sorts by its last key first: score, then value, LOI, network, id.
+    order = np.lexsort((ids, network_order, loi_minutes, -value, -scores))
+    return RankedColumns(order, conversion, scores, ratings.astype(np.int64))

@@ -325,3 +325,17 @@ def _device_ok(profile: Profile, opportunity: Opportunity) -> Truth:
     if profile.device is None:
         return Truth.UNKNOWN
     return Truth.of(profile.device in opportunity.devices)
+
+
+def fitted_quotas(
+    opportunity: Opportunity, profile: Profile, at: datetime, collections: Collections
+) -> tuple[str, ...]:
+    """The open quota objects the respondent is known to fit: ``evaluate``'s
+    ``matched_quotas`` without the filters and checks (for showing how many places are left)."""
+    run = _Evaluation(opportunity, targeting_answers(profile, at), profile.invites, collections)
+    fitted: list[str] = []
+    for group in opportunity.quotas:
+        for quota_id in run.quota_group(group)[2]:
+            if quota_id not in fitted:
+                fitted.append(quota_id)
+    return tuple(fitted)

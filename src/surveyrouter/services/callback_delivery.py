@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from surveyrouter.domain.delivery import next_attempt_at
+from surveyrouter.domain.delivery import FIRST_RETRY, next_attempt_at
 from surveyrouter.store.db import transaction
 from surveyrouter.store.outbox import OutboxItem, claim_due, record_delivered, record_failure
 
@@ -46,12 +46,14 @@ class CallbackDelivery:
         *,
         batch: int = 20,
         lease: timedelta = DEFAULT_LEASE,
+        first_retry: timedelta = FIRST_RETRY,
     ) -> None:
         self.sessions = sessions
         self.http = http
         self.clock = clock
         self.batch = batch
         self.lease = lease
+        self.first_retry = first_retry
 
     def deliver_due(self) -> DeliveryRound:
         """One round: claim what is due, send each, record each result."""
@@ -83,7 +85,9 @@ class CallbackDelivery:
             if error is None:
                 record_delivered(session, item.id, now, status_code or 200)
                 return "delivered"
-            retry_at = next_attempt_at(item.created_at, item.attempts + 1, now)
+            retry_at = next_attempt_at(
+                item.created_at, item.attempts + 1, now, first=self.first_retry
+            )
             record_failure(
                 session, item.id, now, retry_at=retry_at, status_code=status_code, error=error
             )

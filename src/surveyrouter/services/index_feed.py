@@ -36,6 +36,10 @@ class IndexFeed:
 
     The matcher is not thread-safe: the feed changes it only while holding ``lock``, and
     whoever reads it from another thread (the API) holds the same lock while matching.
+
+    ``opportunities`` holds every indexed opportunity by (network, id), and ``collections``
+    every loaded collection by the matcher's collection id: what the API shows about a
+    survey, and what the reference evaluator needs to explain one, without a database read.
     """
 
     def __init__(
@@ -57,6 +61,8 @@ class IndexFeed:
         self.last_seq = last_seq
         self.parsed = parsed
         self.lock = threading.RLock()
+        self.opportunities: dict[tuple[str, int], Opportunity] = {}
+        self.collections: dict[str, frozenset[str]] = {}
         self._loaded_collections: set[str] = set()
         # Referenced by an indexed opportunity but not in the store yet: the sync worker
         # stores them on a later notification or refresh, and every catch-up looks again.
@@ -130,8 +136,10 @@ class IndexFeed:
             if opportunity.status is not OpportunityStatus.OPEN:
                 gone.append(key)
             else:
-                live.append(_network_collections(opportunity))
+                live.append(network_collections(opportunity))
         self.matcher.remove(gone)
+        for key in gone:
+            self.opportunities.pop(key, None)
         self._load_collections(live)
         self._add(live)
 
@@ -148,6 +156,8 @@ class IndexFeed:
         return known
 
     def _add(self, opportunities: list[Opportunity]) -> None:
+        for opportunity in opportunities:
+            self.opportunities[(opportunity.network, opportunity.id)] = opportunity
         try:
             self.matcher.add(opportunities)
         except ValueError:
@@ -164,6 +174,7 @@ class IndexFeed:
                         error,
                     )
                     self.matcher.remove([(opportunity.network, opportunity.id)])
+                    self.opportunities.pop((opportunity.network, opportunity.id), None)
 
     def _load_collections(self, opportunities: Iterable[Opportunity]) -> None:
         # The opportunities' collection ids are already the matcher's (network-qualified).
@@ -195,6 +206,7 @@ class IndexFeed:
         if found:
             with self.lock:
                 self.matcher.add_collections(found)
+                self.collections.update({key: frozenset(v) for key, v in found.items()})
             self._loaded_collections |= found.keys()
 
 
@@ -213,7 +225,7 @@ def split_collection_key(key: str) -> tuple[str, str]:
     return network_id, collection_id
 
 
-def _network_collections(opportunity: Opportunity) -> Opportunity:
+def network_collections(opportunity: Opportunity) -> Opportunity:
     """``opportunity`` with its COLLECTION cells naming network-qualified collections."""
     if not any(cell.collection_id for cell in opportunity.cells.values()):
         return opportunity

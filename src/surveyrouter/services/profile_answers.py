@@ -6,17 +6,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from surveyrouter.domain.opportunity import Device
-from surveyrouter.domain.profile import Participation, Profile
-from surveyrouter.domain.profile_answers import (
-    NO_PARTICIPATION,
-    AttributeSource,
-    profile_from_answers,
-)
-from surveyrouter.domain.questions import QuestionLibrary, validate_answer
+from surveyrouter.domain.apps import App
+from surveyrouter.domain.money import reward_start_bonus
+from surveyrouter.domain.questions import Question, validate_answer
 from surveyrouter.domain.users import User
+from surveyrouter.services.rewards import record_reward, start_bonus_transaction_id
 from surveyrouter.store.answers import put_answer, put_skip, user_answers
 from surveyrouter.store.db import transaction
+from surveyrouter.store.ledger import get_entry
 
 
 class QuestionNotSkippable(ValueError):
@@ -25,65 +22,53 @@ class QuestionNotSkippable(ValueError):
 
 def answer_question(
     sessions: sessionmaker[Session],
-    library: QuestionLibrary,
+    question: Question,
+    app: App,
     user: User,
-    question_key: str,
     raw_values: list[str],
     at: datetime,
+    *,
+    ip_address: str | None = None,
 ) -> tuple[str, ...]:
-    """Validate the user's answer to the library question ``question_key`` and keep it,
-    replacing an earlier answer; returns the answer as stored. Raises ``QuestionNotFound``
-    or ``AnswerInvalid`` (nothing is written then). Sending the same answer again stores the
-    same thing."""
-    question = library.by_key(question_key)
+    """Validate the user's answer to ``question`` (a library question, or a network's own)
+    and keep it under the question's key, replacing an earlier answer; returns the answer as
+    stored. Raises ``AnswerInvalid`` (nothing is written then). Sending the same answer again
+    stores the same thing.
+
+    The answer that completes the app's start-bonus questions pays the bonus, in the same
+    transaction (client API §3.5); it is paid once, however often the user answers."""
     values = validate_answer(question, raw_values, at.date())
     with transaction(sessions) as session:
         put_answer(session, user.id, question.key, values, at)
+        if app.has_start_bonus:
+            _pay_start_bonus(session, app, user, at, ip_address)
     return values
 
 
+def _pay_start_bonus(
+    session: Session, app: App, user: User, at: datetime, ip_address: str | None
+) -> None:
+    transaction_id = start_bonus_transaction_id(user.id)
+    answered = sum(1 for answer in user_answers(session, user.id).values() if not answer.skipped)
+    bonus = reward_start_bonus(
+        app.start_bonus_reward,
+        app.currency,
+        questions_required=app.start_bonus_questions,
+        questions_answered=answered,
+        already_paid=get_entry(session, transaction_id) is not None,
+    )
+    if bonus is not None:
+        record_reward(session, app, user, bonus, transaction_id, at, ip_address=ip_address)
+
+
 def skip_question(
-    sessions: sessionmaker[Session],
-    library: QuestionLibrary,
-    user: User,
-    question_key: str,
-    at: datetime,
+    sessions: sessionmaker[Session], question: Question, user: User, at: datetime
 ) -> None:
     """Skip the question for good. A question already answered keeps its answer: skipping
     after answering is a client's retry or a race, not a wish to forget."""
-    question = library.by_key(question_key)
     if question.standard:
         raise QuestionNotSkippable(f"{question.key} is a standard profile question")
     with transaction(sessions) as session:
         existing = user_answers(session, user.id).get(question.key)
         if existing is None:
             put_skip(session, user.id, question.key, at)
-
-
-def answered_keys(session: Session, user: User) -> set[str]:
-    """Questions the user has answered or skipped: never asked again."""
-    return set(user_answers(session, user.id))
-
-
-def user_profile(
-    session: Session,
-    user: User,
-    sources: list[AttributeSource],
-    *,
-    country: str,
-    language: str,
-    device: Device,
-    participation: Participation = NO_PARTICIPATION,
-) -> Profile:
-    """The profile targeting reads for ``user`` on this request."""
-    stored = user_answers(session, user.id)
-    answers = {key: answer.values for key, answer in stored.items() if not answer.skipped}
-    return profile_from_answers(
-        answers,
-        sources,
-        respondent_id=user.respondent_id,
-        country=country,
-        language=language,
-        device=device,
-        participation=participation,
-    )

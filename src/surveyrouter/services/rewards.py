@@ -31,6 +31,15 @@ REVERSAL_PREFIX = "r"
 MAX_TRANSACTION_ID = 64
 
 
+# The start bonus is paid once per user (client API §3.5): its transaction id names the user,
+# so a second payment is a replay the ledger refuses.
+START_BONUS_PREFIX = "sb"
+
+
+def start_bonus_transaction_id(user_id: int) -> str:
+    return f"{START_BONUS_PREFIX}{user_id}"
+
+
 class TransactionNotFound(LookupError):
     """No ledger entry has that transaction id."""
 

@@ -15,12 +15,15 @@ from surveyrouter.store.schema import NetworkRow
 
 @dataclass(frozen=True, slots=True)
 class Network:
-    """``kind`` names the adapter that speaks to it (e.g. "rex", "sandbox"); ``id`` is ours."""
+    """``kind`` names the adapter that speaks to it (e.g. "rex", "sandbox"); ``id`` is ours.
+    ``api_id`` is the number the client API names it by (``network_id`` in surveys and survey
+    links; 0 is the question library, never a network)."""
 
     id: str
     kind: str
     name: str
     enabled: bool
+    api_id: int
 
 
 def upsert_networks(
@@ -34,6 +37,7 @@ def upsert_networks(
             "kind": network.kind,
             "name": network.name,
             "enabled": network.enabled,
+            "api_id": network.api_id,
             "created_at": created_at,
         }
         for network in networks
@@ -43,4 +47,6 @@ def upsert_networks(
 
 def list_networks(session: Session) -> list[Network]:
     rows = session.scalars(select(NetworkRow).order_by(NetworkRow.id))
-    return [Network(id=r.id, kind=r.kind, name=r.name, enabled=r.enabled) for r in rows]
+    return [
+        Network(id=r.id, kind=r.kind, name=r.name, enabled=r.enabled, api_id=r.api_id) for r in rows
+    ]

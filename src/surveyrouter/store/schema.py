@@ -53,12 +53,17 @@ class Base(DeclarativeBase):
 
 class NetworkRow(Base):
     __tablename__ = "networks"
+    # A unique index rather than a constraint: SQLite adds one in place, where a constraint
+    # would rebuild the table, which other tables' rows refer to (see migration 0009).
+    __table_args__ = (Index("ix_networks_api_id", "api_id", unique=True),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The number the client API names the network by (0 is the question library).
+    api_id: Mapped[int] = mapped_column(Integer)
 
 
 class OpportunityRow(Base):
@@ -300,3 +305,44 @@ class UserAnswerRow(Base):
     answer: Mapped[list[Any]]
     skipped: Mapped[bool] = mapped_column(Boolean)
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ClickRow(Base):
+    """One user sent into one opportunity (``domain.clicks.Click``). The outcome columns stay
+    null until the exchange's return or callback ends the click; the first one wins."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (
+        Index("ix_clicks_user_id_created_at", "user_id", "created_at"),
+        Index("ix_clicks_network_id_opportunity_id", "network_id", "opportunity_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"))
+    # The exchange's own ids, as the opportunity carried them when the user clicked.
+    opportunity_id: Mapped[int] = mapped_column(BigInteger)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    category_ids: Mapped[list[Any]]
+    exchange_cpi: Mapped[Decimal] = mapped_column(Money())
+    loi_minutes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    disposition: Mapped[int | None] = mapped_column(Integer)
+    disposition_status: Mapped[int | None] = mapped_column(Integer)
+    outcome_source: Mapped[str | None] = mapped_column(String(16))
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    leave_reason: Mapped[str | None] = mapped_column(String(16))
+
+
+class ImpressionRow(Base):
+    """How many of a network's surveys an app's users were shown in one UTC hour."""
+
+    __tablename__ = "impressions"
+
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"), primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

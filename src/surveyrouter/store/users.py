@@ -108,3 +108,12 @@ def _user(row: UserRow) -> User:
         ban_reason=row.ban_reason,
         entered_survey=row.entered_survey,
     )
+
+
+def mark_entered_survey(session: Session, user_id: int) -> None:
+    """The user has joined a survey: Get Actions' ``is_new_user`` is false from now on."""
+    session.execute(
+        update(UserRow)
+        .where(UserRow.id == user_id, UserRow.entered_survey.is_(False))
+        .values(entered_survey=True)
+    )

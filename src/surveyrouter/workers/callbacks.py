@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import httpx
 
@@ -19,7 +20,8 @@ def callback_loop(runtime: Runtime) -> dict[str, Loop]:
     def run(stop: threading.Event) -> None:
         # Redirects are not followed: the hash signs this URL, not wherever it points.
         with httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False) as http:
-            delivery = CallbackDelivery(runtime.sessions, http, utc_now)
+            first_retry = timedelta(seconds=runtime.settings.callback_first_retry_seconds)
+            delivery = CallbackDelivery(runtime.sessions, http, utc_now, first_retry=first_retry)
             while not stop.is_set():
                 if delivery.deliver_due().attempted == 0:
                     stop.wait(IDLE_POLL_SECONDS)

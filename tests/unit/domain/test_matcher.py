@@ -45,6 +45,8 @@ def assert_agrees(
         missing = verdict.missing_attributes
         single = next(iter(missing)) if len(missing) == 1 else -1
         assert int(result.single_missing[slot]) == single, context
+        waits_for_nothing = verdict.result is Result.UNKNOWN and not missing
+        assert bool(result.prescreened[slot]) is waits_for_nothing, context
         if single != -1:
             expected_unlock[single] += opportunity.cpi
         assert matcher.verdict(result, opportunity, profile, AT, collections) == verdict, context

@@ -9,8 +9,9 @@ import uuid
 from collections import Counter
 from decimal import Decimal
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from surveyrouter.domain.opportunity import Requirements
@@ -29,6 +30,7 @@ from surveyrouter.domain.ranking import (
     expected_completion,
     qualify_probability,
     rank,
+    rank_columns,
     rank_questions,
     rating,
     score,
@@ -455,6 +457,7 @@ def test_recontact_and_pii_requirements_become_tags() -> None:
     assert survey_tags(Requirements()) == ()
     both = Requirements(recontact=True, pii_collection=True, webcam=True)
     assert survey_tags(both) == (Tag.RECONTACT, Tag.PII)
+    assert survey_tags(Requirements(), invite_targeted=True) == (Tag.RECONTACT,)
     assert [tag.value for tag in survey_tags(both)] == ["recontact", "pii"]
 
 
@@ -549,3 +552,72 @@ def test_a_question_unlocks_the_summed_score_of_the_surveys_waiting_on_it() -> N
 def test_an_unlock_value_that_is_negative_or_not_finite_is_refused(value: float) -> None:
     with pytest.raises(ValueError, match="unlock value"):
         QuestionCandidate(1, unlock_value=value)
+
+
+# --- the column fast path ---------------------------------------------------------------------
+
+NETWORKS = ("sandbox", "rex", "cint")
+
+
+@st.composite
+def observed_outcomes(draw: st.DrawFn) -> ObservedOutcomes:
+    completes = draw(st.integers(0, 30))
+    overquotas, quality, abandons, screenouts = (draw(st.integers(0, 10)) for _ in range(4))
+    ended = completes + overquotas + quality + abandons + screenouts
+    return ObservedOutcomes(
+        entries=ended + draw(st.integers(0, 10)),
+        completes=completes,
+        screenouts=screenouts,
+        overquotas=overquotas,
+        quality=quality,
+        abandons=abandons,
+        reversals=draw(st.integers(0, completes)),
+    )
+
+
+@st.composite
+def candidates(draw: st.DrawFn) -> list[Candidate]:
+    count = draw(st.integers(0, 40))
+    found = []
+    for survey_id in draw(st.lists(st.integers(1, 10**6), min_size=count, max_size=count)):
+        found.append(
+            Candidate(
+                network=draw(st.sampled_from(NETWORKS)),
+                id=survey_id,
+                # Values collide often, and LOIs and rates too, so the tie-breaks are exercised.
+                value=Decimal(draw(st.sampled_from([0, 1, 540, 1000, 1234])))
+                / draw(st.sampled_from([1, 100])),
+                loi_minutes=float(draw(st.sampled_from([0, 1, 5, 10, 25, 60]))),
+                incidence_rate=float(draw(st.sampled_from([0, 1, 25, 64, 100]))),
+                known_qualified=draw(st.booleans()),
+                observed=draw(st.one_of(st.just(ObservedOutcomes()), observed_outcomes())),
+            )
+        )
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(candidates())
+def test_rank_columns_gives_the_reference_ranking_and_estimates_bit_for_bit(
+    found: list[Candidate],
+) -> None:
+    network_rank = {network: position for position, network in enumerate(sorted(NETWORKS))}
+    columns = rank_columns(
+        value=np.array([float(c.value) for c in found], dtype=np.float64),
+        loi_minutes=np.array([c.loi_minutes for c in found], dtype=np.float64),
+        incidence_rate=np.array([c.incidence_rate for c in found], dtype=np.float64),
+        known_qualified=np.array([c.known_qualified for c in found], dtype=np.bool_),
+        paid=np.array([c.observed.paid for c in found], dtype=np.int64),
+        qualified=np.array([c.observed.qualified for c in found], dtype=np.int64),
+        network_order=np.array([network_rank[c.network] for c in found], dtype=np.int64),
+        ids=np.array([c.id for c in found], dtype=np.int64),
+    )
+    reference = rank(found)
+    fast = [found[int(position)] for position in columns.order]
+    # Same (network, id) twice would make the order ambiguous; the index never has that.
+    if len({(c.network, c.id) for c in found}) == len(found):
+        assert [(c.network, c.id) for c in fast] == [
+            (r.candidate.network, r.candidate.id) for r in reference
+        ]
+    for position, item in enumerate(found):
+        assert columns.estimate_at(position) == estimate(item)

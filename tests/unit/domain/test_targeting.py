@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from surveyrouter.domain.opportunity import (
     Cell,
@@ -34,8 +36,10 @@ from surveyrouter.domain.profile import (
     Profile,
     targeting_answers,
 )
-from surveyrouter.domain.targeting import Result, Verdict, evaluate
+from surveyrouter.domain.targeting import Result, Verdict, evaluate, fitted_quotas
 from surveyrouter.networks.rex.opportunities import parse_opportunity
+
+from .strategies import collection_contents, opportunities, profiles
 
 AT = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 GENDER, POSTAL_CODE, AGE = 1, 8, 80
@@ -1084,3 +1088,16 @@ def test_birth_date_after_the_evaluation_time_is_no_age() -> None:
 def test_a_quota_id_repeated_in_one_group_is_listed_once() -> None:
     target = opportunity(quotas=[[quota(id="same"), quota(id="same")], [quota(id="same")]])
     assert judge(target).matched_quotas == ("same",)
+
+
+AT_PROPERTY = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fitted_quotas_are_the_quota_objects_evaluate_matches(data: st.DataObject) -> None:
+    opportunity = data.draw(opportunities(1))
+    collections = data.draw(collection_contents)
+    profile = data.draw(profiles())
+    verdict = evaluate(opportunity, profile, AT_PROPERTY, collections)
+    assert fitted_quotas(opportunity, profile, AT_PROPERTY, collections) == verdict.matched_quotas

@@ -45,7 +45,9 @@ def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     migrate.upgrade(engine)
     factory = make_session_factory(engine)
     with transaction(factory) as session:
-        upsert_networks(session, [Network(id=NETWORK, kind="rex", name="Dynata REX", enabled=True)])
+        upsert_networks(
+            session, [Network(id=NETWORK, kind="rex", name="Dynata REX", enabled=True, api_id=2)]
+        )
     yield factory
     engine.dispose()
 

@@ -9,8 +9,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from surveyrouter.domain.opportunity import Opportunity
 from surveyrouter.domain.outcome import Outcome
-from surveyrouter.domain.profile import Gender
+from surveyrouter.domain.profile import Gender, Profile
 from surveyrouter.networks.rex.signing import (
     KeyPair,
     Secrets,
@@ -188,3 +189,38 @@ def _disposition(disposition: object, status: object) -> Disposition:
     if pair.disposition < 0 or pair.status < 0:
         raise ReturnInvalid(unreadable)
     return pair
+
+
+# How long the signed entry link our open endpoint redirects to stays valid: the browser
+# follows the redirect at once, so a short life leaves little for anyone who copies one.
+ENTRY_LINK_VALIDITY = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLinks:
+    """Signs entry links for one REX-compatible network (Dynata, or the bundled sandbox)."""
+
+    keys: KeyPair
+    validity: timedelta = ENTRY_LINK_VALIDITY
+
+    def entry_url(
+        self,
+        opportunity: Opportunity,
+        respondent_id: str,
+        profile: Profile,
+        passthrough: Mapping[str, str],
+        now: datetime,
+    ) -> str:
+        """The link that sends ``respondent_id`` into ``opportunity`` with the standard
+        profile we know, so Dynata need not prescreen it again (§6.3)."""
+        return entry_link(
+            opportunity.live_link,
+            self.keys,
+            now + self.validity,
+            respondent_id,
+            language=profile.language,
+            gender=profile.gender,
+            birth_date=profile.birth_date,
+            postal_code=profile.postal_code,
+            passthrough=passthrough,
+        )

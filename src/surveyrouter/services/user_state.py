@@ -1,0 +1,189 @@
+"""What the router knows about one user on one request: answers, visits, targeting profile.
+
+Get Actions, the survey check and opening a survey all read the same thing, built here once
+per request from the store and the attribute sources of every network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from surveyrouter.domain.clicks import Click, participation
+from surveyrouter.domain.client_context import ClientContext
+from surveyrouter.domain.profile import Profile
+from surveyrouter.domain.profile_answers import AttributeSource, profile_from_answers
+from surveyrouter.domain.questions import Question, QuestionLibrary, QuestionNotFound
+from surveyrouter.domain.users import User
+from surveyrouter.store.answers import StoredAnswer, user_answers
+from surveyrouter.store.clicks import user_clicks
+from surveyrouter.store.networks import Network
+from surveyrouter.store.questions import list_network_attributes, list_question_mappings
+
+log = logging.getLogger(__name__)
+
+# The client API's network id of the question library (client API §2.3: 0 is the standard
+# profile, and BitLabs' own questions beyond it).
+LIBRARY_NETWORK_ID = 0
+# An operator's mapping change (``surveyrouter rex attributes --map``) reaches every API
+# process within this long, without a database read per request.
+SOURCES_REFRESH = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """``answers`` holds answers and skips by question key; ``clicks`` every visit, oldest
+    first; ``profile`` is what targeting reads, participation history included."""
+
+    user: User
+    answers: Mapping[str, StoredAnswer]
+    clicks: Sequence[Click]
+    profile: Profile
+
+    def has_answered(self, question: Question) -> bool:
+        """Answered or skipped: either way, never asked again."""
+        return question.key in self.answers
+
+    @property
+    def answered_count(self) -> int:
+        """Questions answered (skips do not count): the start bonus's progress."""
+        return sum(1 for answer in self.answers.values() if not answer.skipped)
+
+
+class AttributeSources:
+    """Every enabled network's attribute → question mappings, as one list of sources.
+
+    An attribute mapped to a library question is answered by it (client API network 0). An
+    attribute no library question maps, but which the network's catalogue describes (see
+    ``services.attributes``), is asked as the network's own question, on the network's API id,
+    under a key that names the network (``rex_attribute_100262``), its answers the network's.
+
+    The matcher holds all networks' opportunities in one index keyed by attribute id, so
+    one profile answers them all. Two networks mapping one attribute id to two different
+    questions cannot both be right in that profile: the first network's mapping is used and
+    the clash is logged, once per refresh.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        library: QuestionLibrary,
+        networks: Sequence[Network],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._library = library
+        self._networks = [network for network in networks if network.enabled]
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sources: list[AttributeSource] = []
+        self._by_attribute: dict[int, AttributeSource] = {}
+        self._network_questions: dict[str, tuple[int, Question]] = {}
+        self._loaded_at: datetime | None = None
+
+    def current(self) -> list[AttributeSource]:
+        self._refresh_if_due()
+        return self._sources
+
+    def by_attribute(self) -> Mapping[int, AttributeSource]:
+        self._refresh_if_due()
+        return self._by_attribute
+
+    def network_of(self, question_key: str) -> int:
+        """The client API network a question is answered on: 0 for the library's."""
+        self._refresh_if_due()
+        asked = self._network_questions.get(question_key)
+        return LIBRARY_NETWORK_ID if asked is None else asked[0]
+
+    def question(self, network_id: int, question_key: str) -> Question:
+        """The question ``question_key`` of client API network ``network_id`` (0: the
+        library); raises ``QuestionNotFound``."""
+        if network_id == LIBRARY_NETWORK_ID:
+            return self._library.by_key(question_key)
+        self._refresh_if_due()
+        asked = self._network_questions.get(question_key)
+        if asked is None or asked[0] != network_id:
+            raise QuestionNotFound(question_key)
+        return asked[1]
+
+    def _refresh_if_due(self) -> None:
+        now = self._clock()
+        with self._lock:
+            if self._loaded_at is not None and now - self._loaded_at < SOURCES_REFRESH:
+                return
+            with self._sessions() as session:
+                self._load(session)
+            self._loaded_at = now
+
+    def _load(self, session: Session) -> None:
+        by_attribute: dict[int, AttributeSource] = {}
+        network_questions: dict[str, tuple[int, Question]] = {}
+        for network in self._networks:
+            mappings = list_question_mappings(session, network.id)
+            mapped = {m.attribute_id for m in mappings if m.question_id is not None}
+            for mapping in mappings:
+                if mapping.question_id is None:
+                    continue
+                try:
+                    question = self._library.get(mapping.question_id)
+                except QuestionNotFound:
+                    continue
+                known = by_attribute.get(mapping.attribute_id)
+                if known is not None:
+                    if known.question.id != question.id:
+                        log.warning(
+                            "attribute %d is mapped to question %s by one network and to %s "
+                            "by %s; the first is used",
+                            mapping.attribute_id,
+                            known.question.key,
+                            question.key,
+                            network.id,
+                        )
+                    continue
+                by_attribute[mapping.attribute_id] = AttributeSource(
+                    mapping.attribute_id, question, mapping.answers
+                )
+            for attribute in list_network_attributes(session, network.id):
+                own = attribute.question
+                if own is None or attribute.attribute_id in mapped:
+                    continue
+                if attribute.attribute_id in by_attribute:
+                    continue  # another network's library mapping answers it already
+                asked = dataclasses.replace(own, key=f"{network.id}_{own.key}")
+                network_questions[asked.key] = (network.api_id, asked)
+                by_attribute[attribute.attribute_id] = AttributeSource(
+                    attribute.attribute_id,
+                    asked,
+                    {option.id: option.id for option in asked.answers},
+                )
+        self._by_attribute = by_attribute
+        self._network_questions = network_questions
+        self._sources = list(by_attribute.values())
+
+
+def load_user_state(
+    session: Session,
+    user: User,
+    context: ClientContext,
+    sources: Sequence[AttributeSource],
+    now: datetime,
+) -> UserState:
+    """The user's answers, visits and targeting profile in this request's context."""
+    answers = user_answers(session, user.id)
+    clicks = user_clicks(session, user.id)
+    profile = profile_from_answers(
+        {key: answer.values for key, answer in answers.items() if not answer.skipped},
+        sources,
+        respondent_id=user.respondent_id,
+        country=context.country,
+        language=context.language,
+        device=context.device,
+        participation=participation(clicks, now),
+    )
+    return UserState(user=user, answers=answers, clicks=clicks, profile=profile)
