@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.callbacks import CallbackFacts, fill_macros
 from surveyrouter.domain.clicks import Click, ClickStatus, OutcomeSource
-from surveyrouter.domain.money import CENT, Reward, RewardKind, reward_return
+from surveyrouter.domain.money import Reward, RewardKind, reward_return
 from surveyrouter.domain.users import User
 from surveyrouter.networks.rex.gateway import Disposition
-from surveyrouter.services.rewards import MAX_TRANSACTION_ID, record_reward
+from surveyrouter.services.rewards import MAX_TRANSACTION_ID, as_the_app_shows, record_reward
 from surveyrouter.store.apps import get_app
 from surveyrouter.store.clicks import end_click, get_click
 from surveyrouter.store.db import transaction
@@ -166,8 +166,4 @@ def _recorded_reward(session: Session, app: App, transaction_id: str) -> Reward 
     """The reward the ledger holds for the click, rounded as the app shows it, as it was
     when first recorded (the ledger keeps amounts without trailing zeros)."""
     entry = get_entry(session, transaction_id)
-    if entry is None:
-        return None
-    reward = entry.reward
-    places = Decimal(1) if app.currency.whole_units else CENT
-    return Reward(reward.kind, reward.usd.quantize(CENT), reward.value.quantize(places))
+    return None if entry is None else as_the_app_shows(entry.reward, app)

@@ -120,7 +120,7 @@ def reverse_complete(
                 f"{transaction_id} is a {original.reward.kind.value}; only completes are reversed"
             )
         app = get_app(session, original.app_id)
-        reversal = _as_the_app_shows(reconcile(original.reward), app)
+        reversal = as_the_app_shows(reconcile(original.reward), app)
         return record_reward(
             session,
             app,
@@ -140,6 +140,8 @@ def _reversal_id(transaction_id: str) -> str:
     return reversal
 
 
-def _as_the_app_shows(reward: Reward, app: App) -> Reward:
+def as_the_app_shows(reward: Reward, app: App) -> Reward:
+    """``reward`` with its amounts to the places the app shows (the ledger keeps amounts
+    without trailing zeros: 1.50 reads back as 1.5)."""
     places = Decimal(1) if app.currency.whole_units else CENT
     return Reward(reward.kind, reward.usd.quantize(CENT), reward.value.quantize(places))
