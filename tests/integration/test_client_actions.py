@@ -87,6 +87,33 @@ def index_samples(runtime: Runtime, rex_fixtures: Path) -> IndexFeed:
     return feed
 
 
+def register_bank_question(runtime: Runtime) -> None:
+    """12872 waits for attribute 100262, which no library question maps: the exchange's
+    catalogue describes it, so it is asked as the network's own question."""
+    options = (("20000144", "Bank A"), ("20000200", "Bank B"))
+    question = Question(
+        id=100262,
+        key=network_question_key(100262),
+        type=QuestionType.SINGLE,
+        text={"en": "Which bank do you use most?"},
+        answers=tuple(AnswerOption(code, {"en": text}) for code, text in options),
+    )
+    with transaction(runtime.sessions) as session:
+        put_network_attribute(
+            session,
+            NetworkAttribute(
+                network_id=NETWORK,
+                attribute_id=100262,
+                name="Main bank",
+                display_mode="single_punch",
+                question=question,
+                unaskable=None,
+                raw={},
+                fetched_at=datetime.now(UTC),
+            ),
+        )
+
+
 @pytest.fixture
 def wall(runtime: Runtime, publisher: App, rex_fixtures: Path) -> Iterator[Wall]:
     feed = index_samples(runtime, rex_fixtures)
@@ -389,28 +416,7 @@ def test_an_attribute_no_library_question_maps_is_asked_as_the_networks_own_ques
     """12872 waits for attribute 100262 alone. Once the exchange's catalogue describes it, it is
     the qualification (on the sandbox's network id), the survey names it as its missing
     question, and answering it opens the survey."""
-    options = (("20000144", "Bank A"), ("20000200", "Bank B"))
-    question = Question(
-        id=100262,
-        key=network_question_key(100262),
-        type=QuestionType.SINGLE,
-        text={"en": "Which bank do you use most?"},
-        answers=tuple(AnswerOption(code, {"en": text}) for code, text in options),
-    )
-    with transaction(runtime.sessions) as session:
-        put_network_attribute(
-            session,
-            NetworkAttribute(
-                network_id=NETWORK,
-                attribute_id=100262,
-                name="Main bank",
-                display_mode="single_punch",
-                question=question,
-                unaskable=None,
-                raw={},
-                fetched_at=datetime.now(UTC),
-            ),
-        )
+    register_bank_question(runtime)
     feed = index_samples(runtime, rex_fixtures)
     with (
         serving(create_app(runtime, feed=feed)) as url,

@@ -405,3 +405,39 @@ def test_a_failing_receiver_gets_the_same_callback_until_it_answers_even_across_
     final = callbacks_for(target, pending)
     assert len(set(final)) == 1
     assert verify_callback(final[-1], SECRET)
+
+
+def test_a_v2_click_with_tags_is_paid_and_its_callback_carries_the_tags_under_the_hash(
+    settings: Settings, receiver: tuple[Receiver, str]
+) -> None:
+    target, receiver_url = receiver
+    with running(settings) as server:
+        publisher(server, receiver_url)
+        user = User(server, "v2-player")
+        user.answer_standard_profile()
+        survey, _ = user.plain_survey()
+        listing = user.http.get(
+            "/v2/client/surveys", params={"tags": "Campaign=Spring Sale&placement=home"}
+        )
+        assert listing.status_code == 200, listing.text
+        entry = next(s for s in listing.json()["data"]["surveys"] if s["id"] == f"1-{survey['id']}")
+        created = user.http.post(entry["click_url"])
+        assert created.status_code == 200, created.text
+        state = user.http.get(f"/v2/client/clicks/{created.json()['data']['id']}")
+        redirect = state.json()["data"]["redirect"]
+        assert redirect["type"] == "survey"
+
+        sent_back = user.http.get(redirect["url"], follow_redirects=False)
+        assert sent_back.status_code == 302, sent_back.text
+        landed = user.http.get(sent_back.headers["location"], follow_redirects=True)
+        assert urlsplit(str(landed.url)).path == "/landing/complete"
+        (entry_paid,) = user.ledger()
+        transaction_id = entry_paid.transaction_id
+
+        assert eventually(lambda: bool(callbacks_for(target, transaction_id)))
+        (callback,) = callbacks_for(target, transaction_id)
+        assert verify_callback(callback, SECRET)
+        query = parse_qs(urlsplit(callback).query)
+        assert query["campaign"] == ["spring sale"]
+        assert query["placement"] == ["home"]
+        assert query["type"] == ["COMPLETE"]

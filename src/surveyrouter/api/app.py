@@ -9,7 +9,18 @@ from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from surveyrouter.api import actions, client, exchanges, health, surveys
+from surveyrouter.api import (
+    actions,
+    client,
+    exchanges,
+    health,
+    history,
+    leaderboard,
+    publishers,
+    surveys,
+    v2,
+    v2_clicks,
+)
 from surveyrouter.api.body_limit import BodyLimit
 from surveyrouter.api.client_context import GeoLookups
 from surveyrouter.api.errors import install_error_handlers
@@ -90,6 +101,11 @@ def create_app(
     app.include_router(client.router)
     app.include_router(actions.router)
     app.include_router(surveys.router)
+    app.include_router(v2.router)
+    app.include_router(v2_clicks.router)
+    app.include_router(leaderboard.router)
+    app.include_router(history.router)
+    app.include_router(publishers.router)
     app.include_router(exchanges.router)
     if sandbox is not None:
         # The sandbox answers in REX's own shapes, not our envelope: it stands in for Dynata.

@@ -20,7 +20,7 @@ import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from surveyrouter.domain.money import Reward, format_amount
 
@@ -133,20 +133,46 @@ def _as_written(url: str) -> str:
     return url
 
 
+def append_parameters(url: str, parameters: Mapping[str, str]) -> str:
+    """``url`` with ``parameters`` added to its query, percent-encoded, in order.
+
+    A name the URL's query already has, or ``hash``, is left out: custom tags (§3.1) come
+    from the client, and a second ``val`` or ``uid`` after the template's own would let a
+    client change what a publisher reading the last value credits, under a valid hash.
+    """
+    taken = {name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    taken.add(HASH_SEPARATOR.strip("&="))
+    added = [
+        f"{quote(name, safe='')}={quote(value, safe='')}"
+        for name, value in parameters.items()
+        if name not in taken
+    ]
+    if not added:
+        return url
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}{'&'.join(added)}"
+
+
 def build_callback_url(
     template: str,
     facts: CallbackFacts,
     secret: str,
     *,
     normalize: Callable[[str], str] = _as_written,
+    extra_parameters: Mapping[str, str] | None = None,
 ) -> str:
     """The signed callback URL, to be sent exactly as returned.
 
     ``normalize`` is the HTTP client's own rewriting of a URL; the hash covers its result.
+    ``extra_parameters`` (a click's custom tags) are appended to the query before the hash,
+    so it covers them (``append_parameters``).
     §3.2: ``&hash=`` is appended with ``&`` even when the template has no ``?``.
     """
     check_template(template)
-    sent = normalize(fill_macros(template, facts))
+    filled = fill_macros(template, facts)
+    if extra_parameters:
+        filled = append_parameters(filled, extra_parameters)
+    sent = normalize(filled)
     signed = f"{sent}{HASH_SEPARATOR}{callback_hash(sent, secret)}"
     if normalize(signed) != signed:
         # The client would rewrite the URL again on sending, and the hash would not verify.

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 
 from surveyrouter.domain.outcome import Outcome
 from surveyrouter.domain.profile import Participation
@@ -89,7 +90,8 @@ def new_click_id() -> str:
 class Click:
     """One entry. ``exchange_cpi`` is the exchange's CPI when the user clicked: what a complete
     pays, whatever the exchange changes later. ``disposition``/``disposition_status`` are the
-    exchange's own codes (REX §6.5) once the click has ended."""
+    exchange's own codes (REX §6.5) once the click has ended. ``tags`` are the custom tags of
+    the v2 listing the user clicked (client API §2.1), sent back in the reward's callback."""
 
     id: str
     app_id: int
@@ -108,6 +110,10 @@ class Click:
     outcome_source: OutcomeSource | None = None
     left_at: datetime | None = None
     leave_reason: LeaveReason | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", MappingProxyType(dict(self.tags)))
 
     @property
     def abandon_at(self) -> datetime:

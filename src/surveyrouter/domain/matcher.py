@@ -837,6 +837,36 @@ class Matcher:
             reason=reference.reason if outcome is Result.INELIGIBLE else None,
         )
 
+    def fitted_quotas(
+        self, result: MatchResult, opportunity: Opportunity
+    ) -> tuple[str, ...] | None:
+        """The open quota objects of an open, indexed opportunity that the profile of
+        ``result`` is known to fit: the reference evaluator's ``matched_quotas``, read off
+        this result's atom values instead of evaluating the cells again.
+
+        None when the index holds no atom for some cell: a group that compiled to TRUE (an
+        object without cells) keeps none for its other objects. The reference must answer.
+        """
+        fitted: list[str] = []
+        for group in opportunity.quotas:
+            for quota in group:
+                if not quota.is_open or quota.id in fitted:
+                    continue
+                truths = [self._known_true(result, c) for c in opportunity.resolve(quota.cell_tags)]
+                if None in truths:
+                    return None
+                if all(truths):
+                    fitted.append(quota.id)
+        return tuple(fitted)
+
+    def _known_true(self, result: MatchResult, cell: Cell) -> bool | None:
+        if cell.is_opaque:
+            return True  # as in the reference: the exchange prescreens it, it does not fail
+        atom = self._atoms.get(_atom_key(cell, True))
+        if atom is None:
+            return None
+        return int(result.node_lo[atom]) >> SHIFT == TRUE_V
+
     def missing_attributes(self, result: MatchResult, slot: int) -> frozenset[int]:
         """The full set of missing attributes of one opportunity in ``result``."""
         if not result.unknown[slot]:

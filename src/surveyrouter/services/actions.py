@@ -32,6 +32,7 @@ from surveyrouter.domain.opportunity import Opportunity
 from surveyrouter.domain.profile_answers import AttributeSource
 from surveyrouter.domain.questions import Question, QuestionLibrary
 from surveyrouter.domain.ranking import (
+    Candidate,
     Estimate,
     ObservedOutcomes,
     QuestionCandidate,
@@ -41,6 +42,7 @@ from surveyrouter.domain.ranking import (
     rank_columns,
     survey_tags,
 )
+from surveyrouter.domain.ranking import estimate as estimate_candidate
 from surveyrouter.domain.restrictions import Restriction, restriction_for
 from surveyrouter.domain.survey_links import SurveyLink, link_query
 from surveyrouter.domain.targeting import fitted_quotas
@@ -108,6 +110,17 @@ class ActionsResult:
     restriction: Restriction | None
     surveys: tuple[ListedSurvey, ...]
     qualification: AskedQuestion | None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyListing:
+    """The v2 listing's part (client API §2.1): no standard-profile gate and no
+    qualification; surveys waiting for answers are listed, their questions asked in the
+    click flow. ``start_bonus`` is the unpaid start bonus's reward, if any."""
+
+    restriction: Restriction | None
+    start_bonus: Decimal | None
+    surveys: tuple[ListedSurvey, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +215,69 @@ class SurveyOffers:
         self._count(app, surveys, now)
         return ActionsResult(not user.entered_survey, start_bonus, None, surveys, qualification)
 
+    def listing(
+        self,
+        caller: Caller,
+        context: ClientContext,
+        base_url: str,
+        now: datetime,
+        *,
+        excluded_networks: frozenset[str] = frozenset(),
+    ) -> SurveyListing:
+        """The ranked surveys the matcher leaves open to the user, outside the networks
+        ``excluded_networks`` names (our ids), as ``GET /v2/client/surveys`` lists them;
+        counts them as impressions. Unlike ``actions``, a user without the standard profile
+        is not sent to it first."""
+        app, user = caller.app, caller.user
+        restriction = restriction_for(app, user, context, now)
+        with self.sessions() as session:
+            bonus_paid = get_entry(session, start_bonus_transaction_id(user.id)) is not None
+            state = self._state(session, caller, context, now)
+        start_bonus = app.start_bonus_reward if app.has_start_bonus and not bonus_paid else None
+        if restriction is not None:
+            return SurveyListing(restriction, start_bonus, ())
+        matched = self._match(state, app, now, excluded_networks)
+        surveys = tuple(
+            self._listed(item, rated, missing, caller, context, state, base_url, now, position)
+            for position, (item, rated, missing) in enumerate(
+                self._shown(matched, state, context), start=1
+            )
+        )
+        self._count(app, surveys, now)
+        return SurveyListing(None, start_bonus, surveys)
+
+    def next_profile_question(self, state: UserState, country: str) -> Question | None:
+        """The next library question the user has not answered or skipped: the standard
+        profile first, then library order (what the start bonus asks)."""
+        standard = self._pending_standard(state, country)
+        if standard is not None:
+            return standard
+        for question in self.library.asked_in(country):
+            if not state.has_answered(question):
+                return question
+        return None
+
+    def survey_estimate(
+        self, opportunity: Opportunity, app: App, known_qualified: bool, now: datetime
+    ) -> Estimate:
+        """What ranking expects of ``opportunity`` for the app's user (its rating), one at a
+        time: for a survey shown outside a listing (a v2 click's details)."""
+        cpi = user_value(publisher_cpi(opportunity.cpi, app.revenue_share), app.currency)
+        observed = self._observed_outcomes(now).get(
+            (opportunity.network, opportunity.id), ObservedOutcomes()
+        )
+        return estimate_candidate(
+            Candidate(
+                network=opportunity.network,
+                id=opportunity.id,
+                value=cpi,
+                loi_minutes=float(opportunity.loi_minutes),
+                incidence_rate=float(opportunity.incidence_rate),
+                known_qualified=known_qualified,
+                observed=observed,
+            )
+        )
+
     def has_surveys(self, caller: Caller, context: ClientContext, now: datetime) -> bool:
         """Whether Get Actions would list a survey the user can open now (``/check``)."""
         if restriction_for(caller.app, caller.user, context, now) is not None:
@@ -259,9 +335,16 @@ class SurveyOffers:
                 return question
         return None
 
-    def _match(self, state: UserState, app: App | None, now: datetime) -> _Matched:
+    def _match(
+        self,
+        state: UserState,
+        app: App | None,
+        now: datetime,
+        excluded_networks: frozenset[str] = frozenset(),
+    ) -> _Matched:
         """Rank every opportunity the matcher leaves open for this profile (valued for
-        ``app``, or at the exchange's CPI when no app is given) and keep the best.
+        ``app``, or at the exchange's CPI when no app is given), outside
+        ``excluded_networks``, and keep the best.
 
         Thousands of opportunities can be open to one user; they are ranked as columns
         (``ranking.rank_columns``, the reference's numbers bit for bit) and only the best
@@ -273,6 +356,10 @@ class SurveyOffers:
             result = matcher.match(state.profile, now)
             slots = np.flatnonzero(self._open_to(state, result.eligible | result.unknown))
             listing = matcher.listing(slots)
+            if excluded_networks:
+                excluded = [i for i, n in enumerate(matcher.networks) if n in excluded_networks]
+                slots = slots[~np.isin(listing.network, excluded)]
+                listing = matcher.listing(slots)
             waiting = result.unknown[slots] & ~result.prescreened[slots]
             single = result.single_missing[slots]
             paid, qualified = self._observed_columns(observed, slots, matcher.slot_of)
@@ -304,11 +391,12 @@ class SurveyOffers:
         return _Matched(best, unlock_by_attribute(ranked.score, waiting, single))
 
     def _open_to(self, state: UserState, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        """``mask`` without the opportunities the user has entered: REX 4.1 allows one entry
-        per user, and the matcher only knows entered projects, not unnamed ones."""
+        """``mask`` without the opportunities the user has entered (REX 4.1 allows one entry
+        per user, and the matcher only knows entered projects, not unnamed ones) or hid."""
         matcher = self.feed.matcher
-        for click in state.clicks:
-            slot = matcher.slot_of(click.network_id, click.opportunity_id)
+        entered = ((click.network_id, click.opportunity_id) for click in state.clicks)
+        for network_id, opportunity_id in (*entered, *state.hidden):
+            slot = matcher.slot_of(network_id, opportunity_id)
             if slot is not None:
                 mask[slot] = False
         return mask

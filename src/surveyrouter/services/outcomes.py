@@ -107,7 +107,17 @@ def record_outcome(
                 screenout_reward=app.screenout_reward,
             )
             if reward is not None:
-                record_reward(session, app, user, reward, click.id, at, ip_address=ip_address)
+                # Client API §3.1: a v2 click's custom tags come back in its callback.
+                record_reward(
+                    session,
+                    app,
+                    user,
+                    reward,
+                    click.id,
+                    at,
+                    ip_address=ip_address,
+                    extra_parameters=click.tags,
+                )
         else:
             reward = _recorded_reward(session, app, click.id)
         ended = get_click(session, click.id)

@@ -7,7 +7,7 @@ exchange's redirect and its callback both arriving, a retried request) adds noth
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -71,10 +71,12 @@ def record_reward(
     ip_address: str | None = None,
     reference: str | None = None,
     reason: str | None = None,
+    extra_parameters: Mapping[str, str] | None = None,
 ) -> Recorded:
     """Write ``reward`` to the ledger and, when the app has a callback URL, its callback to
     the outbox, in the caller's transaction. Nothing is added for a transaction id already
-    recorded."""
+    recorded. ``extra_parameters`` (the click's custom tags, client API §3.1) are added to
+    the callback's query, under its hash."""
     if app.id is None or user.app_id != app.id:
         raise ValueError("the user does not belong to this app")
     if not 0 < len(transaction_id) <= MAX_TRANSACTION_ID or not transaction_id.isalnum():
@@ -95,7 +97,13 @@ def record_reward(
             reference=reference,
             reason=reason,
         )
-        url = build_callback_url(app.callback_url, facts, app.secret, normalize=as_sent)
+        url = build_callback_url(
+            app.callback_url,
+            facts,
+            app.secret,
+            normalize=as_sent,
+            extra_parameters=extra_parameters,
+        )
         queued = enqueue_callback(session, app.id, transaction_id, reward.kind.value, url, at)
     return Recorded(transaction_id, reward, recorded=written, callback_queued=queued)
 

@@ -17,12 +17,15 @@ from surveyrouter.domain.clicks import Click, LeaveReason, new_click_id
 from surveyrouter.domain.client_context import ClientContext
 from surveyrouter.domain.opportunity import Opportunity
 from surveyrouter.domain.profile import Profile
+from surveyrouter.domain.questions import Question
 from surveyrouter.domain.restrictions import restriction_for
 from surveyrouter.domain.targeting import Result, evaluate
 from surveyrouter.services.actions import SurveyOffers
 from surveyrouter.services.callers import Caller
+from surveyrouter.services.user_state import UserState
 from surveyrouter.store.clicks import add_click, leave_click, user_clicks
 from surveyrouter.store.db import transaction
+from surveyrouter.store.networks import Network
 from surveyrouter.store.users import mark_entered_survey
 
 # The pass-through parameter the click id travels in, to the exchange and back (REX §6.3:
@@ -66,7 +69,20 @@ class Opened:
 _REASONS_BY_DISPOSITION = {3: "quota_full", 4: "excluded"}
 
 
-def open_survey(
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A survey the user may open once ``missing`` (the questions we could still ask them,
+    in asking order) is answered; ``known_qualified``: targeting is met outright."""
+
+    network: Network
+    links: EntryLinks
+    opportunity: Opportunity
+    state: UserState
+    missing: tuple[Question, ...]
+    known_qualified: bool
+
+
+def check_survey(
     offers: SurveyOffers,
     entry_links: Mapping[str, EntryLinks],
     caller: Caller,
@@ -74,13 +90,10 @@ def open_survey(
     network_api_id: int,
     survey_id: int,
     now: datetime,
-) -> Opened:
-    """Re-check the survey for this user, record the click and sign the entry link.
-
-    Raises ``CannotOpen`` with the reason; nothing is recorded then.
-    """
-    app, user = caller.app, caller.user
-    restriction = restriction_for(app, user, context, now)
+) -> Checked:
+    """Every check ``open_survey`` makes but the missing answers, which are returned: the v2
+    click flow asks them. Raises ``CannotOpen`` with the reason."""
+    restriction = restriction_for(caller.app, caller.user, context, now)
     if restriction is not None:
         raise CannotOpen("restricted", restriction.message)
     network = offers.networks_by_api_id.get(network_api_id)
@@ -103,32 +116,79 @@ def open_survey(
         family = verdict.reason.disposition if verdict.reason is not None else 2
         reason = _REASONS_BY_DISPOSITION.get(family, "not_qualified")
         raise CannotOpen(reason, f"the user cannot take survey {survey_id} ({reason})")
+    missing: tuple[Question, ...] = ()
     if verdict.result is Result.UNKNOWN:
         missing = offers.askable_missing(verdict.missing_attributes, state, context.country)
-        if missing:
-            keys = ", ".join(question.key for question in missing)
-            raise CannotOpen("missing_answers", f"answer these questions first: {keys}")
+    known = verdict.result is Result.ELIGIBLE
+    return Checked(network, links, opportunity, state, missing, known)
+
+
+def open_survey(
+    offers: SurveyOffers,
+    entry_links: Mapping[str, EntryLinks],
+    caller: Caller,
+    context: ClientContext,
+    network_api_id: int,
+    survey_id: int,
+    now: datetime,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> Opened:
+    """Re-check the survey for this user, record the click and sign the entry link.
+    ``tags`` are the v2 listing's custom tags, kept on the click for its callback.
+
+    Raises ``CannotOpen`` with the reason; nothing is recorded then.
+    """
+    app, user = caller.app, caller.user
+    checked = check_survey(offers, entry_links, caller, context, network_api_id, survey_id, now)
+    if checked.missing:
+        keys = ", ".join(question.key for question in checked.missing)
+        raise CannotOpen("missing_answers", f"answer these questions first: {keys}")
+    opportunity = checked.opportunity
     assert app.id is not None  # apps from the store have ids
     click = Click(
         id=new_click_id(),
         app_id=app.id,
         user_id=user.id,
-        network_id=network.id,
+        network_id=checked.network.id,
         opportunity_id=opportunity.id,
         exchange_cpi=opportunity.cpi,
         loi_minutes=opportunity.loi_minutes,
         created_at=now,
         project_id=opportunity.project_id,
         category_ids=opportunity.category_ids,
+        tags=tags or {},
     )
     # Signed first: a link that cannot be made leaves no click behind.
-    url = links.entry_url(
-        opportunity, user.respondent_id, state.profile, {CLICK_PARAMETER: click.id}, now
+    url = checked.links.entry_url(
+        opportunity, user.respondent_id, checked.state.profile, {CLICK_PARAMETER: click.id}, now
     )
     with transaction(offers.sessions) as session:
         add_click(session, click)
         mark_entered_survey(session, user.id)
     return Opened(click, url)
+
+
+def entry_link_again(
+    offers: SurveyOffers,
+    entry_links: Mapping[str, EntryLinks],
+    caller: Caller,
+    context: ClientContext,
+    click: Click,
+    now: datetime,
+) -> str:
+    """The entry link of a click already recorded, signed again (a v2 click asked for its
+    redirect twice): the same click id, never a second click. Raises ``CannotOpen`` when the
+    survey has closed or its network is gone."""
+    links = entry_links.get(click.network_id)
+    with offers.feed.lock:
+        opportunity = offers.feed.opportunities.get((click.network_id, click.opportunity_id))
+    if links is None or opportunity is None:
+        raise CannotOpen("survey_closed", f"survey {click.opportunity_id} is no longer open")
+    state = offers.user_state(caller, context, now)
+    return links.entry_url(
+        opportunity, caller.user.respondent_id, state.profile, {CLICK_PARAMETER: click.id}, now
+    )
 
 
 def leave_survey(

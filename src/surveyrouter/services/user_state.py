@@ -25,6 +25,7 @@ from surveyrouter.store.answers import StoredAnswer, user_answers
 from surveyrouter.store.clicks import user_clicks
 from surveyrouter.store.networks import Network
 from surveyrouter.store.questions import list_network_attributes, list_question_mappings
+from surveyrouter.store.v2_clicks import hidden_surveys
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,14 @@ SOURCES_REFRESH = timedelta(seconds=60)
 @dataclass(frozen=True, slots=True)
 class UserState:
     """``answers`` holds answers and skips by question key; ``clicks`` every visit, oldest
-    first; ``profile`` is what targeting reads, participation history included."""
+    first; ``profile`` is what targeting reads, participation history included; ``hidden``
+    the (network, opportunity) pairs the user skipped in the v2 listing."""
 
     user: User
     answers: Mapping[str, StoredAnswer]
     clicks: Sequence[Click]
     profile: Profile
+    hidden: frozenset[tuple[str, int]] = frozenset()
 
     def has_answered(self, question: Question) -> bool:
         """Answered or skipped: either way, never asked again."""
@@ -186,4 +189,10 @@ def load_user_state(
         device=context.device,
         participation=participation(clicks, now),
     )
-    return UserState(user=user, answers=answers, clicks=clicks, profile=profile)
+    return UserState(
+        user=user,
+        answers=answers,
+        clicks=clicks,
+        profile=profile,
+        hidden=hidden_surveys(session, user.id),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from surveyrouter.store.db import upsert
@@ -62,3 +62,8 @@ def _write(
         "answered_at": at,
     }
     upsert(session, UserAnswerRow, [row], keys=("user_id", "question_key"))
+
+
+def delete_answers(session: Session, user_id: int) -> None:
+    """Forget every answer and skip of the user."""
+    session.execute(delete(UserAnswerRow).where(UserAnswerRow.user_id == user_id))

@@ -145,3 +145,9 @@ def _app(row: AppRow) -> App:
 
 def _normal_or_none(amount: Decimal | None) -> Decimal | None:
     return entered_form(amount) if amount is not None else None
+
+
+def find_app_by_s2s_token(session: Session, s2s_token: str) -> App | None:
+    """The app whose server-to-server token is ``s2s_token``, if any (client API §1.2)."""
+    row = session.scalars(select(AppRow).where(AppRow.s2s_token == s2s_token)).first()
+    return _app(row) if row is not None else None

@@ -60,6 +60,7 @@ def add_click(session: Session, click: Click) -> None:
             outcome_source=None if click.outcome_source is None else click.outcome_source.value,
             left_at=click.left_at,
             leave_reason=None if click.leave_reason is None else click.leave_reason.value,
+            tags=dict(click.tags),
         )
     )
     session.flush()
@@ -266,4 +267,5 @@ def _click(row: ClickRow) -> Click:
         outcome_source=(None if row.outcome_source is None else OutcomeSource(row.outcome_source)),
         left_at=row.left_at,
         leave_reason=None if row.leave_reason is None else LeaveReason(row.leave_reason),
+        tags={str(name): str(value) for name, value in (row.tags or {}).items()},
     )

@@ -82,3 +82,23 @@ def _entry(row: LedgerEntryRow) -> LedgerEntry:
         reference=row.reference,
         reason=row.reason,
     )
+
+
+def entries_for_transactions(
+    session: Session, user_id: int, transaction_ids: list[str]
+) -> list[LedgerEntry]:
+    """The user's entries that are one of ``transaction_ids`` or name one as their
+    ``reference`` (a reversal), oldest first: what a set of clicks paid, and what was taken
+    back, in one query."""
+    if not transaction_ids:
+        return []
+    rows = session.scalars(
+        select(LedgerEntryRow)
+        .where(
+            LedgerEntryRow.user_id == user_id,
+            LedgerEntryRow.transaction_id.in_(transaction_ids)
+            | LedgerEntryRow.reference.in_(transaction_ids),
+        )
+        .order_by(LedgerEntryRow.id)
+    )
+    return [_entry(row) for row in rows]

@@ -335,6 +335,8 @@ class ClickRow(Base):
     outcome_source: Mapped[str | None] = mapped_column(String(16))
     left_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     leave_reason: Mapped[str | None] = mapped_column(String(16))
+    # The custom tags of the v2 listing the click came from (client API §2.1), for the callback.
+    tags: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
 
 
 class ImpressionRow(Base):
@@ -346,3 +348,39 @@ class ImpressionRow(Base):
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
     hour: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class V2ClickRow(Base):
+    """A click in the client API v2 flow (``domain.v2_clicks.V2Click``): made when the user
+    follows a listing's ``click_url``, before any survey is entered. ``entered_click_id`` names
+    the click (``clicks``) once the exchange's entry link is issued; it stays null for a start
+    bonus, which enters nothing."""
+
+    __tablename__ = "v2_clicks"
+    __table_args__ = (Index("ix_v2_clicks_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    network_id: Mapped[str | None] = mapped_column(ForeignKey("networks.id"))
+    opportunity_id: Mapped[int | None] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))
+    session_id: Mapped[str] = mapped_column(String(64))
+    tags: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    entered_click_id: Mapped[str | None] = mapped_column(ForeignKey("clicks.id"))
+    answered_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class HiddenSurveyRow(Base):
+    """A survey the user skipped (``POST /v2/client/surveys/{id}/skip``): never listed to
+    them again, in v1 or v2."""
+
+    __tablename__ = "hidden_surveys"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hidden_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -117,3 +117,24 @@ def mark_entered_survey(session: Session, user_id: int) -> None:
         .where(UserRow.id == user_id, UserRow.entered_survey.is_(False))
         .values(entered_survey=True)
     )
+
+
+def erase_user(session: Session, user_id: int, *, uid: str, respondent_id: str) -> None:
+    """Forget who the user is: ``uid`` and ``respondent_id`` (tombstones the caller makes up)
+    replace the publisher's and the exchanges' ids, and what the user's calls told us about
+    them (username, country, language, device, ban) is cleared. The row itself stays, so the
+    ledger, outbox and clicks that reference it stay whole, now anonymous."""
+    session.execute(
+        update(UserRow)
+        .where(UserRow.id == user_id)
+        .values(
+            uid=uid,
+            respondent_id=respondent_id,
+            username=None,
+            country=None,
+            language=None,
+            device=None,
+            banned_until=None,
+            ban_reason=None,
+        )
+    )

@@ -223,3 +223,39 @@ def test_any_built_callback_verifies_as_sent(
     assert normalize(url) == url
     assert verify_callback(url, secret)
     assert url.rpartition("&hash=")[0] == normalize(fill_macros(template, facts))
+
+
+def test_extra_parameters_are_appended_before_the_hash_and_it_still_verifies() -> None:
+    template = "https://Publisher.example/cb?uid=[%UID%]&val=[%VAL%]"
+    tags = {"campaign": "spring sale", "placement": "home"}
+    url = build_callback_url(
+        template, FACTS, SECRET, normalize=as_httpx_sends, extra_parameters=tags
+    )
+    assert verify_callback(url, SECRET)
+    assert url.index("placement=home") < url.index("&hash=")
+    assert query(url) == {
+        "uid": "user-42",
+        "val": "120",
+        "campaign": "spring sale",
+        "placement": "home",
+        "hash": callback_hash(url.rpartition("&hash=")[0], SECRET),
+    }
+
+
+def test_extra_parameters_never_repeat_the_templates_own_or_the_hash() -> None:
+    template = "https://publisher.example/cb?uid=[%UID%]&val=[%VAL%]"
+    tags = {"val": "1000000", "hash": "0", "uid": "someone-else", "source": "tags"}
+    url = build_callback_url(template, FACTS, SECRET, extra_parameters=tags)
+    assert verify_callback(url, SECRET)
+    assert url.count("val=") == 1
+    assert url.count("uid=") == 1
+    assert url.count("hash=") == 1
+    assert query(url)["source"] == "tags"
+
+
+def test_extra_parameters_start_the_query_when_the_template_has_none() -> None:
+    url = build_callback_url(
+        "https://publisher.example/cb", FACTS, SECRET, extra_parameters={"k": "v"}
+    )
+    assert url.startswith("https://publisher.example/cb?k=v&hash=")
+    assert verify_callback(url, SECRET)

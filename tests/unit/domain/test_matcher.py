@@ -50,6 +50,9 @@ def assert_agrees(
         if single != -1:
             expected_unlock[single] += opportunity.cpi
         assert matcher.verdict(result, opportunity, profile, AT, collections) == verdict, context
+        fitted = matcher.fitted_quotas(result, opportunity) if opportunity.is_open else None
+        if fitted is not None:
+            assert fitted == verdict.matched_quotas, context
     assert dict(result.unlock) == dict(expected_unlock)
 
 

@@ -1,0 +1,65 @@
+"""Custom tags: key–value pairs a publisher's app attaches to a v2 survey listing, which come
+back as query parameters in the callback of a reward from it (client API §2.1, §3.1).
+
+The rules are BitLabs': at most ten pairs, keys and values trimmed and lower-cased and at most
+50 characters, keys letters, digits and underscores. ``hash`` is refused as a key too: it is
+the callback's signature parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from urllib.parse import parse_qsl
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 50
+RESERVED_KEYS = frozenset({"hash"})
+_KEY = re.compile(r"[a-z0-9_]+")
+
+Tags = Mapping[str, str]
+NO_TAGS: Tags = MappingProxyType({})
+
+
+class TagsInvalid(ValueError):
+    """A tags parameter that breaks a rule; the message names it."""
+
+
+def parse_tags(query: str | None) -> Tags:
+    """The tags in ``query`` (a URL-encoded query, ``k=v&k2=v2``), normalized, in order.
+
+    Raises ``TagsInvalid`` naming the first rule broken; a key given twice is one, since
+    either value would be a guess.
+    """
+    if query is None or not query.strip():
+        return NO_TAGS
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError as error:
+        raise TagsInvalid(f"tags must be a URL-encoded query such as k=v&k2=v2 ({error})") from None
+    if len(pairs) > MAX_TAGS:
+        raise TagsInvalid(f"at most {MAX_TAGS} tags are allowed, got {len(pairs)}")
+    tags: dict[str, str] = {}
+    for raw_key, raw_value in pairs:
+        key, value = raw_key.strip().lower(), raw_value.strip().lower()
+        check_tag(key, value)
+        if key in tags:
+            raise TagsInvalid(f"tag key {key!r} is given twice")
+        tags[key] = value
+    return MappingProxyType(tags)
+
+
+def check_tag(key: str, value: str) -> None:
+    """Raise ``TagsInvalid`` unless ``key`` and ``value`` (normalized) keep the rules."""
+    if not _KEY.fullmatch(key):
+        raise TagsInvalid(
+            f"tag key {key!r} may only contain letters, digits and underscores (a-z, 0-9, _)"
+        )
+    if key in RESERVED_KEYS:
+        raise TagsInvalid(f"tag key {key!r} is reserved for the callback's signature")
+    for part, text in (("key", key), ("value", value)):
+        if len(text) > MAX_TAG_LENGTH:
+            raise TagsInvalid(
+                f"tag {part} {text[:20]!r}… is longer than {MAX_TAG_LENGTH} characters"
+            )

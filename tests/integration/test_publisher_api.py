@@ -1,0 +1,594 @@
+"""The publisher's server-to-server API over real HTTP, on SQLite and PostgreSQL (client API
+§2.8): profiles imported whole or not at all, read back, erased for good; a test callback
+signed like a real one; every refusal in the envelope."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from surveyrouter.api import create_app
+from surveyrouter.bootstrap import Runtime
+from surveyrouter.domain.apps import App
+from surveyrouter.domain.callbacks import verify_callback
+from surveyrouter.domain.money import Reward, RewardKind
+from surveyrouter.domain.questions import AnswerOption, Question, QuestionType
+from surveyrouter.services.apps import change_app
+from surveyrouter.services.apps import create_app as create_publisher_app
+from surveyrouter.services.publishers import SampleCallback, send_test_callback
+from surveyrouter.services.rewards import record_reward
+from surveyrouter.store.answers import user_answers
+from surveyrouter.store.db import transaction
+from surveyrouter.store.ledger import user_entries
+from surveyrouter.store.questions import (
+    NetworkAttribute,
+    network_question_key,
+    put_network_attribute,
+)
+from surveyrouter.store.users import ban_user, find_user
+from tests.integration.receiver import receiving
+from tests.integration.test_server import assert_error_envelope, serving
+
+API_TOKEN = "quiz-kingdom-api-token-9"
+S2S_TOKEN = "quiz-kingdom-s2s-token-9"
+SECRET = "quiz-kingdom-secret-0009"
+HEADERS = {"X-S2S-Token": S2S_TOKEN}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def publisher(runtime: Runtime) -> App:
+    return create_publisher_app(
+        runtime.sessions,
+        now,
+        {"name": "Quiz", "api_token": API_TOKEN, "s2s_token": S2S_TOKEN, "secret": SECRET},
+    )
+
+
+@pytest.fixture
+def base_url(runtime: Runtime, publisher: App) -> Iterator[str]:
+    with serving(create_app(runtime)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, headers=HEADERS, timeout=30) as http:
+        yield http
+
+
+def user(uid: str = "user-1", **changes: Any) -> dict[str, Any]:
+    """A complete, valid user as §2.8 shows one, with ``changes``."""
+    return {
+        "uid": uid,
+        "country": "DE",
+        "languages": ["de", "en"],
+        "zipcode": "10115",
+        "birthdate": "1990-05-01",
+        "gender": "FEMALE",
+        "questions": [{"id": "employment_status", "network_id": 0, "direct_values": ["200101"]}],
+        "username": "Anna",
+        **changes,
+    }
+
+
+def import_users(client: httpx.Client, *users: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/v1/publishers/users", json={"users": list(users)})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "success"
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def stored(runtime: Runtime, publisher: App, uid: str = "user-1") -> dict[str, Any] | None:
+    """The user's stored context and answers, or None when the router does not know them."""
+    assert publisher.id is not None
+    with runtime.sessions() as session:
+        found = find_user(session, publisher.id, uid)
+        if found is None:
+            return None
+        answers = {k: a.values for k, a in user_answers(session, found.id).items()}
+    return {
+        "country": found.country,
+        "language": found.language,
+        "username": found.username,
+        "answers": answers,
+    }
+
+
+def refusal(uid: str, **problems: Any) -> dict[str, Any]:
+    """An import error object: every kind null (or false) but ``problems``."""
+    return {
+        "uid": uid,
+        "invalid_birthdate": None,
+        "invalid_gender": None,
+        "invalid_zipcode": None,
+        "invalid_question": None,
+        "unsupported_languages": False,
+        "invalid_answer_format": None,
+        **problems,
+    }
+
+
+# ---------------------------------------------------------------- import
+
+
+def test_an_import_stores_each_users_context_and_answers_normalized(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    data = import_users(
+        client,
+        user(),
+        user("user-2", gender="male", languages=["en-GB"], birthdate=" 1980-01-31"),
+    )
+
+    assert data == {"success_count": 2, "errors": []}
+    assert stored(runtime, publisher) == {
+        "country": "DE",
+        "language": "de",
+        "username": "Anna",
+        "answers": {
+            "gender": ("2",),
+            "birth_date": ("1990-05-01",),
+            "postal_code": ("10115",),
+            "employment_status": ("200101",),
+        },
+    }
+    second = stored(runtime, publisher, "user-2")
+    assert second is not None
+    assert second["language"] == "en"
+    assert second["answers"]["gender"] == ("1",)
+    assert second["answers"]["birth_date"] == ("1980-01-31",)
+
+
+def test_an_import_replaces_the_answers_it_names_and_keeps_the_others(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    import_users(client, user())
+    again = user(
+        country="at",
+        zipcode=None,
+        questions=[{"id": "pets", "network_id": 0, "direct_values": ["201902", "201901"]}],
+    )
+    del again["zipcode"], again["username"]
+    assert import_users(client, again) == {"success_count": 1, "errors": []}
+
+    after = stored(runtime, publisher)
+    assert after is not None
+    assert after["country"] == "AT"
+    assert after["username"] == "Anna"
+    assert after["answers"]["postal_code"] == ("10115",)
+    assert after["answers"]["employment_status"] == ("200101",)
+    assert after["answers"]["pets"] == ("201901", "201902")
+
+
+@pytest.mark.parametrize(
+    ("changes", "problems"),
+    [
+        ({"birthdate": "1999-13-01"}, {"invalid_birthdate": "'1999-13-01' is not a calendar date"}),
+        ({"birthdate": "01.05.1990"},
+         {"invalid_birthdate": "'01.05.1990' is not a date in the form YYYY-MM-DD"}),
+        ({"gender": "OTHER"}, {"invalid_gender": "'OTHER' is not one of MALE, FEMALE"}),
+        ({"zipcode": "SW1A 1AA"},
+         {"invalid_zipcode": "'SW1A 1AA' does not match the pattern '[0-9]{5}'"}),
+        ({"questions": [{"id": "no_such_question", "network_id": 0, "direct_values": ["1"]}]},
+         {"invalid_question": "no_such_question"}),
+        ({"questions": [{"id": "employment_status", "network_id": 7, "direct_values": ["200101"]}]},
+         {"invalid_question": "employment_status"}),
+        ({"languages": ["english"]}, {"unsupported_languages": True}),
+        ({"languages": []}, {"unsupported_languages": True}),
+        ({"questions": [{"id": "employment_status", "network_id": 0, "direct_values": ["9"]}]},
+         {"invalid_answer_format": {"question": "employment_status",
+                                    "reason": "'9' is not one of the question's answer ids"}}),
+        ({"questions": [{"id": "employment_status", "network_id": 0, "direct_values": []}]},
+         {"invalid_answer_format": {"question": "employment_status",
+                                    "reason": "an answer is required"}}),
+        ({"questions": [{"id": "gender", "network_id": 0, "direct_values": ["1"]}]},
+         {"invalid_answer_format": {"question": "gender",
+                                    "reason": "the question is answered more than once"}}),
+    ],
+)  # fmt: skip
+def test_each_invalid_value_refuses_its_user_naming_the_kind_and_writes_nothing(
+    client: httpx.Client,
+    runtime: Runtime,
+    publisher: App,
+    changes: dict[str, Any],
+    problems: dict[str, Any],
+) -> None:
+    data = import_users(client, user(**changes))
+
+    assert data == {"success_count": 0, "errors": [refusal("user-1", **problems)]}
+    assert stored(runtime, publisher) is None
+
+
+def test_a_refused_user_is_left_as_it_was_while_the_others_are_imported(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    import_users(client, user())
+    before = stored(runtime, publisher)
+
+    data = import_users(
+        client,
+        user(country="FR", gender="OTHER", birthdate="yesterday"),
+        user("user-2"),
+    )
+
+    assert data["success_count"] == 1
+    assert data["errors"] == [
+        refusal(
+            "user-1",
+            invalid_gender="'OTHER' is not one of MALE, FEMALE",
+            invalid_birthdate="'yesterday' is not a date in the form YYYY-MM-DD",
+        )
+    ]
+    assert stored(runtime, publisher) == before
+    assert stored(runtime, publisher, "user-2") is not None
+
+
+def test_a_networks_own_question_is_imported_on_its_network_id(
+    runtime: Runtime, publisher: App
+) -> None:
+    question = Question(
+        id=100262,
+        key=network_question_key(100262),
+        type=QuestionType.SINGLE,
+        text={"en": "Which bank do you use most?"},
+        answers=(AnswerOption("20000144", {"en": "Bank A"}),),
+    )
+    with transaction(runtime.sessions) as session:
+        put_network_attribute(
+            session,
+            NetworkAttribute(
+                network_id="sandbox",
+                attribute_id=100262,
+                name="Main bank",
+                display_mode="single_punch",
+                question=question,
+                unaskable=None,
+                raw={},
+                fetched_at=now(),
+            ),
+        )
+    bank = "sandbox_attribute_100262"
+    with serving(create_app(runtime)) as url, httpx.Client(base_url=url, headers=HEADERS) as http:
+        on_network = import_users(
+            http, user(questions=[{"id": bank, "network_id": 1, "direct_values": ["20000144"]}])
+        )
+        on_library = import_users(
+            http,
+            user("user-2", questions=[{"id": bank, "network_id": 0, "direct_values": ["1"]}]),
+        )
+
+    assert on_network == {"success_count": 1, "errors": []}
+    imported = stored(runtime, publisher)
+    assert imported is not None
+    assert imported["answers"][bank] == ("20000144",)
+    assert on_library["errors"] == [refusal("user-2", invalid_question=bank)]
+
+
+def test_an_import_of_more_than_1000_users_is_refused_whole(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    users = [user(f"user-{number}") for number in range(1001)]
+    response = client.post("/v1/publishers/users", json={"users": users})
+
+    body = assert_error_envelope(response, "422 Unprocessable Entity")
+    assert "at most 1000 items" in str(body["error"])
+    assert stored(runtime, publisher, "user-0") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"users": [user(languages="de")]}, "languages"),
+        ({"users": [user(questions=[{"id": "pets", "network_id": "0", "direct_values": ["1"]}])]},
+         "network_id"),
+        ({"users": [user(questions=[{"id": "pets", "network_id": 0, "direct_values": [1]}])]},
+         "direct_values"),
+        ({"users": [user(uid="x" * 66)]}, "longer than 65"),
+        ({"users": [user(uid="jürgen")]}, "ascii"),
+        ({"users": [user(country="DEU")]}, "country"),
+        ({"users": [user(username="Anna Lena")]}, "username"),
+        ({"users": [user(email="anna@example.com")]}, "email"),
+        ({"users": [{k: v for k, v in user().items() if k != "gender"}]}, "gender"),
+        ({"users": user()}, "users"),
+        ([user()], "body"),
+    ],
+)  # fmt: skip
+def test_a_wrong_shape_or_type_refuses_the_whole_import_in_the_envelope(
+    client: httpx.Client, runtime: Runtime, publisher: App, body: Any, where: str
+) -> None:
+    response = client.post("/v1/publishers/users", json=body)
+
+    envelope = assert_error_envelope(response, "422 Unprocessable Entity")
+    assert where in str(envelope["error"])
+    assert stored(runtime, publisher) is None
+
+
+def test_malformed_json_is_a_422_in_the_envelope(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/publishers/users",
+        content=b'{"users": [',
+        headers={"Content-Type": "application/json"},
+    )
+    assert_error_envelope(response, "422 Unprocessable Entity")
+
+
+# ---------------------------------------------------------------- profile
+
+
+def test_the_profile_reads_back_what_was_imported(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    import_users(client, user())
+    response = client.get("/v1/publishers/users/user-1/profile")
+
+    assert response.status_code == 200
+    assert response.json()["data"] == {
+        "country": "DE",
+        "main_language": "de",
+        "spoken_languages": ["de"],
+        "zipcode": "10115",
+        "birthdate": "1990-05-01",
+        "gender": "FEMALE",
+        "username": "Anna",
+        "banned": False,
+        "std_questions": [
+            {"id": "birth_date", "values": ["1990-05-01"]},
+            {"id": "employment_status", "values": ["200101"]},
+            {"id": "gender", "values": ["2"]},
+            {"id": "postal_code", "values": ["10115"]},
+        ],
+    }
+
+
+def test_a_ban_in_force_shows_in_the_profile(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    import_users(client, user())
+    assert publisher.id is not None
+    with transaction(runtime.sessions) as session:
+        found = find_user(session, publisher.id, "user-1")
+        assert found is not None
+        ban_user(session, found.id, now() + timedelta(days=1), "fraud")
+
+    profile = client.get("/v1/publishers/users/user-1/profile").json()["data"]
+    assert profile["banned"] is True
+
+
+def test_a_user_the_router_does_not_know_is_a_404(client: httpx.Client) -> None:
+    for uid in ("nobody", "x" * 70):
+        response = client.get(f"/v1/publishers/users/{uid}/profile")
+        assert_error_envelope(response, "404 Not Found")
+
+
+def test_another_apps_user_is_not_found(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    import_users(client, user())
+    other = create_publisher_app(runtime.sessions, now, {"name": "Other"})
+
+    response = client.get(
+        "/v1/publishers/users/user-1/profile", headers={"X-S2S-Token": other.s2s_token}
+    )
+    assert_error_envelope(response, "404 Not Found")
+
+
+# ---------------------------------------------------------------- erasure
+
+
+def test_erasing_deletes_the_answers_and_the_uid_and_keeps_the_ledger(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    import_users(client, user())
+    assert publisher.id is not None
+    with transaction(runtime.sessions) as session:
+        found = find_user(session, publisher.id, "user-1")
+        assert found is not None
+        complete = Reward(RewardKind.COMPLETE, Decimal("1.20"), Decimal(1200))
+        record_reward(session, publisher, found, complete, "tx1", now())
+
+    erased = client.delete("/v1/publishers/users/user-1")
+
+    assert erased.status_code == 200
+    assert erased.json()["data"] == {}
+    assert stored(runtime, publisher) is None
+    with runtime.sessions() as session:
+        assert user_answers(session, found.id) == {}
+        assert [entry.transaction_id for entry in user_entries(session, found.id)] == ["tx1"]
+    assert_error_envelope(client.get("/v1/publishers/users/user-1/profile"), "404 Not Found")
+
+
+def test_erasing_again_is_a_404_the_uid_is_gone(client: httpx.Client) -> None:
+    import_users(client, user())
+    assert client.delete("/v1/publishers/users/user-1").status_code == 200
+
+    again = client.delete("/v1/publishers/users/user-1")
+    assert_error_envelope(again, "404 Not Found")
+    assert_error_envelope(client.delete("/v1/publishers/users/nobody"), "404 Not Found")
+
+
+def test_an_erased_uid_can_be_imported_again_as_a_new_user(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    import_users(client, user())
+    assert publisher.id is not None
+    with runtime.sessions() as session:
+        first = find_user(session, publisher.id, "user-1")
+    client.delete("/v1/publishers/users/user-1")
+
+    data = import_users(client, user(questions=[]))
+
+    assert data == {"success_count": 1, "errors": []}
+    with runtime.sessions() as session:
+        second = find_user(session, publisher.id, "user-1")
+    assert first is not None
+    assert second is not None
+    assert second.id != first.id
+    after = stored(runtime, publisher)
+    assert after is not None
+    assert "employment_status" not in after["answers"]
+
+
+# ---------------------------------------------------------------- test callback
+
+
+def test_a_test_callback_is_signed_like_a_real_one_with_debug_true(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    with receiving() as (receiver, receiver_url):
+        assert publisher.id is not None
+        template = f"{receiver_url}/cb?uid=[%UID%]&val=[%VALUE:CURRENCY%]&raw=[%RAW%]&tx=[%TX%]"
+        change_app(runtime.sessions, now, publisher.id, {"callback_url": template})
+        response = client.post(
+            "/v1/publishers/callbacks/test",
+            json={"data": {"uid": "user-7", "tx": "abc123", "usd": "0.50"}, "tags": {"sub": "x"}},
+        )
+
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert data["response"] == {"status_code": 200, "body": "ok", "content_type": None}
+    assert receiver.received == [data["url"]]
+    assert verify_callback(data["url"], SECRET)
+    query = parse_qs(urlsplit(data["url"]).query)
+    assert query["uid"] == ["user-7"]
+    assert query["tx"] == ["abc123"]
+    assert query["raw"] == ["0.50"]
+    assert query["val"] == ["500"]
+    assert query["debug"] == ["true"]
+    assert query["sub"] == ["x"]
+    assert data["legacy_macros"] == ["[%UID%]", "[%RAW%]"]
+    assert data["invalid_macros"] == []
+    assert data["error"] is None
+
+
+def test_a_test_callback_reports_unknown_macros_and_the_receivers_failure(
+    client: httpx.Client,
+) -> None:
+    with receiving() as (receiver, receiver_url):
+        receiver.failures = 1
+        response = client.post(
+            "/v1/publishers/callbacks/test",
+            json={"url": f"{receiver_url}/cb?u=[%USER:UID%]&x=[%NOPE%]&y=[%NOPE%]&t=[%TYPE%]"},
+        )
+
+    data = response.json()["data"]
+    assert data["response"]["status_code"] == 503
+    assert data["response"]["body"] == "try later"
+    assert data["invalid_macros"] == ["[%NOPE%]"]
+    assert data["legacy_macros"] == []
+    query = parse_qs(urlsplit(data["url"]).query)
+    assert query["x"] == ["[%NOPE%]"]
+    assert query["u"] == ["test-user"]
+    assert query["t"] == ["COMPLETE"]
+
+
+def test_a_test_callback_shows_the_first_2_kib_and_the_content_type() -> None:
+    endpoint = FastAPI()
+
+    @endpoint.get("/cb")
+    def answer() -> PlainTextResponse:
+        return PlainTextResponse("é" * 5000)
+
+    # Served without the router: the runtime's fixture is not needed to see the receiver.
+    with serving(endpoint) as receiver_url, httpx.Client() as http:
+        app = App(name="Quiz", api_token=API_TOKEN, secret=SECRET, s2s_token=S2S_TOKEN, id=1)
+        result = send_test_callback(app, f"{receiver_url}/cb", SampleCallback(), http)
+
+    assert result.response is not None
+    assert result.response.content_type == "text/plain; charset=utf-8"
+    assert result.response.body == "é" * 1024
+
+
+def test_an_unreachable_endpoint_is_reported_with_a_200(client: httpx.Client) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    response = client.post(
+        "/v1/publishers/callbacks/test", json={"url": f"http://127.0.0.1:{port}/cb?uid=[%UID%]"}
+    )
+
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["response"] is None
+    assert "ConnectError" in data["error"]
+    assert data["url"].startswith(f"http://127.0.0.1:{port}/cb?uid=test-user&debug=true&hash=")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "msg"),
+    [
+        ({}, "400 Bad Request", "no url"),
+        ({"url": "ftp://pub.example/cb"}, "400 Bad Request", "not an absolute http(s) url"),
+        ({"url": "https://pub.example/cb#frag"}, "400 Bad Request", "fragment"),
+        ({"url": "https://pub.example/cb", "data": {"type": "BONUS"}}, "422 Unprocessable Entity",
+         "data.type"),
+        ({"url": "https://pub.example/cb", "data": {"tx": "a-b"}}, "422 Unprocessable Entity",
+         "data.tx"),
+        ({"url": "https://pub.example/cb", "data": {"usd": "-1"}}, "422 Unprocessable Entity",
+         "data.usd"),
+        ({"url": "https://pub.example/cb", "tags": {"a": 1}}, "422 Unprocessable Entity", "tags"),
+        ({"url": 7}, "422 Unprocessable Entity", "url"),
+    ],
+)  # fmt: skip
+def test_a_test_callback_that_cannot_be_built_is_refused_in_the_envelope(
+    client: httpx.Client, body: dict[str, Any], status: str, msg: str
+) -> None:
+    response = client.post("/v1/publishers/callbacks/test", json=body)
+
+    envelope = assert_error_envelope(response, status)
+    assert msg in str(envelope["error"]).lower()
+
+
+# ---------------------------------------------------------------- authentication
+
+
+CALLS = [
+    ("POST", "/v1/publishers/users", {"users": []}),
+    ("GET", "/v1/publishers/users/user-1/profile", None),
+    ("DELETE", "/v1/publishers/users/user-1", None),
+    ("POST", "/v1/publishers/callbacks/test", {"url": "https://pub.example/cb"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), CALLS)
+@pytest.mark.parametrize(
+    ("headers", "msg"),
+    [
+        ({}, "missing s2s token: send X-S2S-Token"),
+        ({"X-S2S-Token": ""}, "missing s2s token: send X-S2S-Token"),
+        ({"X-S2S-Token": API_TOKEN}, "this is the app's client api token, not its s2s token"),
+        ({"X-S2S-Token": "no-such-s2s-token-at-all"}, "invalid s2s token"),
+        ({"X-Api-Token": API_TOKEN, "X-User-Id": "user-1"}, "missing s2s token"),
+    ],
+)
+def test_only_the_apps_s2s_token_opens_the_publisher_api(
+    base_url: str,
+    runtime: Runtime,
+    publisher: App,
+    method: str,
+    path: str,
+    body: Any,
+    headers: dict[str, str],
+    msg: str,
+) -> None:
+    with httpx.Client(base_url=base_url) as http:
+        http.post("/v1/publishers/users", json={"users": [user()]}, headers=HEADERS)
+        response = http.request(method, path, json=body, headers=headers)
+
+    envelope = assert_error_envelope(response, "401 Unauthorized")
+    assert str(envelope["error"]["details"]["msg"]).startswith(msg)  # type: ignore[index]
+    assert stored(runtime, publisher) is not None
