@@ -132,6 +132,8 @@ class _Found:
     estimate: Estimate
     waiting: bool
     missing: frozenset[int]
+    # The quota objects the user is known to fit, read off the match (None: ask the reference).
+    fitted_quotas: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +389,8 @@ class SurveyOffers:
                         else matcher.missing_attributes(result, slot)
                     )
                 estimate = ranked.estimate_at(position)
-                best.append(_Found(opportunity, estimate, bool(waiting[position]), missing))
+                fitted = matcher.fitted_quotas(result, opportunity)
+                best.append(_Found(opportunity, estimate, bool(waiting[position]), missing, fitted))
         return _Matched(best, unlock_by_attribute(ranked.score, waiting, single))
 
     def _open_to(self, state: UserState, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
@@ -558,7 +561,7 @@ class SurveyOffers:
             network=network,
             cpi=cpi,
             value=user_value(cpi, app.currency),
-            remaining=self._remaining(opportunity, state, now),
+            remaining=self._remaining(opportunity, item.fitted_quotas, state, now),
             category=self.categories.category_for(opportunity.category_ids, context.language),
             estimate=survey_estimate,
             tags=survey_tags(opportunity.requirements, invite_targeted=invite_targeted),
@@ -571,10 +574,18 @@ class SurveyOffers:
             ),
         )
 
-    def _remaining(self, opportunity: Opportunity, state: UserState, now: datetime) -> int:
+    def _remaining(
+        self,
+        opportunity: Opportunity,
+        fitted_ids: tuple[str, ...] | None,
+        state: UserState,
+        now: datetime,
+    ) -> int:
         """The smallest count among the quota objects the user fits; with none fitted, the
-        completes the opportunity asks for in all (REX §3.1)."""
-        fitted_ids = fitted_quotas(opportunity, state.profile, now, self.feed.collections)
+        completes the opportunity asks for in all (REX §3.1). ``fitted_ids`` come from the
+        match when it could tell, else from the reference evaluator."""
+        if fitted_ids is None:
+            fitted_ids = fitted_quotas(opportunity, state.profile, now, self.feed.collections)
         counts = {quota.id: quota.count for group in opportunity.quotas for quota in group}
         fitted = [counts[quota_id] for quota_id in fitted_ids if quota_id in counts]
         if fitted:
