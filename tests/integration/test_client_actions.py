@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -456,3 +457,28 @@ def test_an_attribute_no_library_question_maps_is_asked_as_the_networks_own_ques
         entry = http.get(opened["link"], follow_redirects=False).headers["location"]
         live_link = feed.opportunities[(NETWORK, 12872)].live_link
         assert urlsplit(entry).netloc == urlsplit(live_link).netloc
+
+
+def test_a_survey_opened_by_several_requests_at_once_is_entered_once(wall: Wall) -> None:
+    """A double tap, or an SDK retrying: the requests race, one click is recorded, the others
+    are told the user has taken part already."""
+    answer_standard_profile(wall)
+    survey = actions(wall)["surveys"][0]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: httpx.get(
+                    survey["link"], headers=HEADERS, follow_redirects=False, timeout=30
+                ),
+                range(4),
+            )
+        )
+    assert all(response.status_code == 307 for response in answers)
+    entered = [r for r in answers if "sr_click" in r.headers["location"]]
+    refused = [r for r in answers if "reason=duplicate" in r.headers["location"]]
+    assert (len(entered), len(refused)) == (1, 3)
+    with wall.runtime.sessions() as session:
+        assert wall.publisher.id is not None
+        user = find_user(session, wall.publisher.id, "user-1")
+        assert user is not None
+        assert len(user_clicks(session, user.id)) == 1

@@ -5,6 +5,7 @@ PostgreSQL, with Dynata's published sample opportunities in the index (as in
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -435,5 +436,21 @@ def test_skipping_a_survey_hides_it_from_v1_and_v2_listings(wall: Wall) -> None:
     other_user = {"X-Api-Token": TOKEN, "X-User-Id": "user-2"}
     other = wall.http.get("/v2/client/surveys", headers=other_user).json()["data"]["surveys"]
     assert "1-13231" in {s["id"] for s in other}
-    for unknown in ("13231", "9-13231", "start_bonus"):
+    for unknown in ("13231", "9-13231", "start_bonus", "1-999999999999"):
         assert_error_envelope(wall.http.post(f"/v2/client/surveys/{unknown}/skip"), "404 Not Found")
+
+
+def test_the_same_survey_skipped_by_requests_at_once_is_hidden_once(wall: Wall) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: httpx.post(
+                    str(wall.http.base_url.join("/v2/client/surveys/1-13174/skip")),
+                    headers=HEADERS,
+                    timeout=30,
+                ),
+                range(4),
+            )
+        )
+    assert [response.status_code for response in answers] == [200] * 4
+    assert "1-13174" not in {s["id"] for s in surveys(wall)["surveys"]}

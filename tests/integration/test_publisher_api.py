@@ -542,6 +542,9 @@ def test_an_unreachable_endpoint_is_reported_with_a_200(client: httpx.Client) ->
          "data.usd"),
         ({"url": "https://pub.example/cb", "tags": {"a": 1}}, "422 Unprocessable Entity", "tags"),
         ({"url": 7}, "422 Unprocessable Entity", "url"),
+        ({"url": "http://[::1/cb?x"}, "400 Bad Request", "not a url"),
+        ({"url": "http://pub.example:1234x/cb"}, "400 Bad Request", "not a url"),
+        ({"url": "https://pub.example/cb?x=\u0000"}, "400 Bad Request", "control character"),
     ],
 )  # fmt: skip
 def test_a_test_callback_that_cannot_be_built_is_refused_in_the_envelope(

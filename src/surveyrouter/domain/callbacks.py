@@ -103,7 +103,13 @@ def check_template(template: str) -> None:
 
     A fragment is never sent, and without a path the hash would become part of the host.
     """
-    parts = urlsplit(template)
+    if any(not character.isprintable() for character in template):
+        raise CallbackTemplateInvalid(f"{template!r} holds a control character")
+    try:
+        parts = urlsplit(template)
+        parts.port  # noqa: B018 -- raises for a port that is not a number in range
+    except ValueError as error:
+        raise CallbackTemplateInvalid(f"{template!r} is not a URL: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CallbackTemplateInvalid(f"{template!r} is not an absolute http(s) URL")
     if "#" in template:
@@ -136,16 +142,20 @@ def _as_written(url: str) -> str:
 def append_parameters(url: str, parameters: Mapping[str, str]) -> str:
     """``url`` with ``parameters`` added to its query, percent-encoded, in order.
 
-    A name the URL's query already has, or ``hash``, is left out: custom tags (§3.1) come
-    from the client, and a second ``val`` or ``uid`` after the template's own would let a
-    client change what a publisher reading the last value credits, under a valid hash.
+    A name the URL's query already has (in any case), or ``hash``, is left out: custom tags
+    (§3.1) come from the client, and a second ``val`` or ``uid`` after the template's own
+    would let a client change what a publisher reading the last value credits, under a valid
+    hash. (``domain.tags`` also refuses the callback's usual names as tag keys, for templates
+    that carry their facts in the path.)
     """
-    taken = {name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    # Case-blind: some publishers' frameworks read VAL and val as one parameter.
+    taken = {name.lower() for name, _ in query}
     taken.add(HASH_SEPARATOR.strip("&="))
     added = [
         f"{quote(name, safe='')}={quote(value, safe='')}"
         for name, value in parameters.items()
-        if name not in taken
+        if name.lower() not in taken
     ]
     if not added:
         return url

@@ -2,8 +2,10 @@
 back as query parameters in the callback of a reward from it (client API §2.1, §3.1).
 
 The rules are BitLabs': at most ten pairs, keys and values trimmed and lower-cased and at most
-50 characters, keys letters, digits and underscores. ``hash`` is refused as a key too: it is
-the callback's signature parameter.
+50 characters, keys letters, digits and underscores. The callback's own parameter names are
+refused as keys too (``hash``, the signature, and the names publishers' templates use for
+the facts: a second ``val`` under a valid hash could change what a publisher credits), and so
+are control characters in values (they cannot be stored or sent).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from urllib.parse import parse_qsl
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 50
-RESERVED_KEYS = frozenset({"hash"})
+RESERVED_KEYS = frozenset(
+    {"hash", "uid", "val", "raw", "tx", "type", "ref", "ip", "app", "reason", "fscore", "debug"}
+)
 _KEY = re.compile(r"[a-z0-9_]+")
 
 Tags = Mapping[str, str]
@@ -57,7 +61,9 @@ def check_tag(key: str, value: str) -> None:
             f"tag key {key!r} may only contain letters, digits and underscores (a-z, 0-9, _)"
         )
     if key in RESERVED_KEYS:
-        raise TagsInvalid(f"tag key {key!r} is reserved for the callback's signature")
+        raise TagsInvalid(f"tag key {key!r} is reserved: the callback uses it itself")
+    if any(not character.isprintable() for character in value):
+        raise TagsInvalid(f"tag {key!r}: the value holds a control character")
     for part, text in (("key", key), ("value", value)):
         if len(text) > MAX_TAG_LENGTH:
             raise TagsInvalid(

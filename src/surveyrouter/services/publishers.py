@@ -18,7 +18,12 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.apps import App
-from surveyrouter.domain.callbacks import CallbackFacts, build_callback_url, check_template
+from surveyrouter.domain.callbacks import (
+    CallbackFacts,
+    CallbackTemplateInvalid,
+    build_callback_url,
+    check_template,
+)
 from surveyrouter.domain.callbacks import unknown_macros as find_unknown_macros
 from surveyrouter.domain.client_context import InvalidClientParameter, parse_language_parameter
 from surveyrouter.domain.money import CENT, Reward, RewardKind, reconcile, user_value
@@ -496,9 +501,14 @@ def signed_test_url(
         reason=sample.reason,
         fraud_score=sample.fraud_score,
     )
-    return build_callback_url(
-        with_debug_flag(template), facts, app.secret, normalize=as_sent, extra_parameters=tags
-    )
+    try:
+        return build_callback_url(
+            with_debug_flag(template), facts, app.secret, normalize=as_sent, extra_parameters=tags
+        )
+    except httpx.InvalidURL as error:  # what httpx refuses that urlsplit let through
+        raise CallbackTemplateInvalid(
+            f"{template!r} is not a URL httpx can send: {error}"
+        ) from None
 
 
 def send_test_callback(

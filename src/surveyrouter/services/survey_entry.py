@@ -26,7 +26,7 @@ from surveyrouter.services.user_state import UserState
 from surveyrouter.store.clicks import add_click, leave_click, user_clicks
 from surveyrouter.store.db import transaction
 from surveyrouter.store.networks import Network
-from surveyrouter.store.users import mark_entered_survey
+from surveyrouter.store.users import lock_user, mark_entered_survey
 
 # The pass-through parameter the click id travels in, to the exchange and back (REX §6.3:
 # a name of the partner's own, not one the gateway reads).
@@ -164,9 +164,20 @@ def open_survey(
         opportunity, user.respondent_id, checked.state.profile, {CLICK_PARAMETER: click.id}, now
     )
     with transaction(offers.sessions) as session:
+        # One entry per survey and project even when requests race (a double tap, an SDK
+        # polling its click): the user's row is locked and the history read again inside.
+        lock_user(session, user.id)
+        if any(_same_survey(earlier, click) for earlier in user_clicks(session, user.id)):
+            raise CannotOpen("duplicate", "the user has already taken part in this survey")
         add_click(session, click)
         mark_entered_survey(session, user.id)
     return Opened(click, url)
+
+
+def _same_survey(earlier: Click, click: Click) -> bool:
+    if (earlier.network_id, earlier.opportunity_id) == (click.network_id, click.opportunity_id):
+        return True
+    return click.project_id is not None and earlier.project_id == click.project_id
 
 
 def entry_link_again(
@@ -179,7 +190,12 @@ def entry_link_again(
 ) -> str:
     """The entry link of a click already recorded, signed again (a v2 click asked for its
     redirect twice): the same click id, never a second click. Raises ``CannotOpen`` when the
-    survey has closed or its network is gone."""
+    user is restricted now, the visit has ended, the survey has closed or its network is gone."""
+    restriction = restriction_for(caller.app, caller.user, context, now)
+    if restriction is not None:
+        raise CannotOpen("restricted", restriction.message)
+    if not click.status.is_open:
+        raise CannotOpen("duplicate", "the user has already taken part in this survey")
     links = entry_links.get(click.network_id)
     with offers.feed.lock:
         opportunity = offers.feed.opportunities.get((click.network_id, click.opportunity_id))

@@ -188,10 +188,13 @@ def survey_facts(
 
 def skip_survey(offers: SurveyOffers, caller: Caller, v2_survey_id: str, now: datetime) -> None:
     """Hide the survey from the user's v1 and v2 listings for good (client API §2.2 "skip");
-    raises ``UnknownSurvey`` for an id that names no network we know."""
+    raises ``UnknownSurvey`` for an id that names no live survey (so a client cannot pile up
+    hidden rows for surveys that do not exist)."""
     network_api_id, opportunity_id = parse_survey_id(v2_survey_id)
     network = offers.networks_by_api_id.get(network_api_id)
-    if network is None:
+    with offers.feed.lock:
+        live = network is not None and (network.id, opportunity_id) in offers.feed.opportunities
+    if network is None or not live:
         raise UnknownSurvey(f"no survey has id {v2_survey_id!r}")
     with transaction(offers.sessions) as session:
         hide_survey(session, caller.user.id, network.id, opportunity_id, now)

@@ -138,3 +138,10 @@ def erase_user(session: Session, user_id: int, *, uid: str, respondent_id: str) 
             ban_reason=None,
         )
     )
+
+
+def lock_user(session: Session, user_id: int) -> None:
+    """Hold the user's row until the transaction ends, so two of their requests that would
+    both write (two entries into one survey) run one after the other. SQLite's write
+    transactions are serialised already (``store.db``: BEGIN IMMEDIATE)."""
+    session.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from surveyrouter.domain.impressions import ClickType
 from surveyrouter.domain.v2_clicks import V2Click, V2ClickState
+from surveyrouter.store.db import insert_unless_present
 from surveyrouter.store.schema import HiddenSurveyRow, V2ClickRow
 
 
@@ -43,10 +44,11 @@ def get_v2_click(session: Session, click_id: str) -> V2Click | None:
 
 
 def enter_v2_click(session: Session, click_id: str, entered_click_id: str, at: datetime) -> None:
-    """The exchange's entry link was issued for the click ``entered_click_id``."""
+    """The exchange's entry link was issued for the click ``entered_click_id``; a v2 click
+    that is no longer qualifying (entered, left or done meanwhile) keeps what it has."""
     session.execute(
         update(V2ClickRow)
-        .where(V2ClickRow.id == click_id)
+        .where(V2ClickRow.id == click_id, V2ClickRow.state == V2ClickState.QUALIFYING.value)
         .values(state=V2ClickState.ENTERED.value, entered_click_id=entered_click_id, updated_at=at)
         .execution_options(synchronize_session=False)
     )
@@ -75,14 +77,19 @@ def count_v2_answer(session: Session, click_id: str, at: datetime) -> None:
 def hide_survey(
     session: Session, user_id: int, network_id: str, opportunity_id: int, at: datetime
 ) -> None:
-    """Hide the survey from the user's listings for good; hiding it again changes nothing."""
-    if session.get(HiddenSurveyRow, (user_id, network_id, opportunity_id)) is None:
-        session.add(
-            HiddenSurveyRow(
-                user_id=user_id, network_id=network_id, opportunity_id=opportunity_id, hidden_at=at
-            )
-        )
-        session.flush()
+    """Hide the survey from the user's listings for good; hiding it again, even at the same
+    moment from another request, changes nothing."""
+    insert_unless_present(
+        session,
+        HiddenSurveyRow,
+        {
+            "user_id": user_id,
+            "network_id": network_id,
+            "opportunity_id": opportunity_id,
+            "hidden_at": at,
+        },
+        keys=("user_id", "network_id", "opportunity_id"),
+    )
 
 
 def hidden_surveys(session: Session, user_id: int) -> frozenset[tuple[str, int]]:

@@ -259,3 +259,13 @@ def test_extra_parameters_start_the_query_when_the_template_has_none() -> None:
     )
     assert url.startswith("https://publisher.example/cb?k=v&hash=")
     assert verify_callback(url, SECRET)
+
+
+def test_extra_parameters_never_repeat_the_templates_own_in_another_case() -> None:
+    template = "https://publisher.example/cb?UID=[%UID%]&VAL=[%VAL%]"
+    url = build_callback_url(
+        template, FACTS, SECRET, extra_parameters={"val": "999999", "uid": "victim"}
+    )
+    assert verify_callback(url, SECRET)
+    assert "val=999999" not in url.lower()
+    assert "uid=victim" not in url.lower()

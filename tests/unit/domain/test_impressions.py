@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from surveyrouter.domain.impressions import (
+    MAX_TOKEN_LENGTH,
     ClickType,
     Impression,
     ImpressionInvalid,
@@ -75,3 +76,14 @@ def test_what_is_not_one_of_our_tokens_is_malformed(token: str) -> None:
 @pytest.mark.parametrize("session", ["", "not a session!", "x" * 65])
 def test_a_session_no_listing_could_make_is_malformed(session: str) -> None:
     assert reason(sign_impression(SECRET, IMPRESSION), session=session) == "malformed"
+
+
+def test_the_largest_tags_the_rules_allow_still_make_a_token_we_read() -> None:
+    """Ten tags at the limits, their values four-byte characters, and the longest uid: the
+    click URL must still be accepted."""
+    tags = {f"{number}{'k' * 49}": "\U0001f600" * 50 for number in range(10)}
+    largest = dataclasses.replace(IMPRESSION, uid="u" * 65, tags=tags)
+    token = sign_impression(SECRET, largest)
+    assert len(token) <= 4500
+    assert len(token) <= MAX_TOKEN_LENGTH
+    assert read_impression(SECRET, token, SESSION, NOW) == largest

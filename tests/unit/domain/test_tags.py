@@ -65,3 +65,14 @@ def test_a_key_given_twice_is_refused() -> None:
 def test_a_query_that_is_not_key_value_pairs_is_refused() -> None:
     with pytest.raises(TagsInvalid, match="URL-encoded query"):
         parse_tags("just-text")
+
+
+@pytest.mark.parametrize("key", ["val", "uid", "tx", "raw", "type", "ref", "debug"])
+def test_the_callbacks_own_parameter_names_are_refused_as_keys(key: str) -> None:
+    with pytest.raises(TagsInvalid, match="reserved"):
+        parse_tags(f"{key}=999")
+
+
+def test_a_control_character_in_a_value_is_refused() -> None:
+    with pytest.raises(TagsInvalid, match="control character"):
+        parse_tags("source=a%00b")
