@@ -409,6 +409,10 @@ def test_an_unpaid_start_bonus_leads_and_its_click_asks_until_it_is_paid(
     assert urlsplit(last["redirect"]["url"]).path == "/v2/client/start-bonus-complete"
     assert (last["answered_questions"], last["required_questions"]) == (2, 2)
     assert wall.http.get(last["redirect"]["url"]).status_code == 200
+    # The user closes the window afterwards: the paid bonus stays done.
+    closed = update(wall, click_id, {"leave_survey": {"reason": "OTHER"}})
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["data"]["redirect"]["type"] == "start_bonus"
     with wall.runtime.sessions() as session:
         assert wall.publisher.id is not None
         user = find_user(session, wall.publisher.id, "user-1")

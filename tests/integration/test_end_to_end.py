@@ -407,7 +407,7 @@ def test_a_failing_receiver_gets_the_same_callback_until_it_answers_even_across_
     assert verify_callback(final[-1], SECRET)
 
 
-def test_a_v2_click_with_tags_is_paid_and_its_callback_carries_the_tags_under_the_hash(
+def test_a_v2_click_with_tags_is_paid_and_its_callbacks_carry_the_tags_under_the_hash(
     settings: Settings, receiver: tuple[Receiver, str]
 ) -> None:
     target, receiver_url = receiver
@@ -441,3 +441,14 @@ def test_a_v2_click_with_tags_is_paid_and_its_callback_carries_the_tags_under_th
         assert query["campaign"] == ["spring sale"]
         assert query["placement"] == ["home"]
         assert query["type"] == ["COMPLETE"]
+
+        # Reversed, the RECONCILIATION callback carries the same tags.
+        reverse_complete(
+            server.runtime.sessions, transaction_id, "client rejected", lambda: datetime.now(UTC)
+        )
+        assert eventually(lambda: bool(callbacks_for(target, "r" + transaction_id)))
+        (reversal,) = callbacks_for(target, "r" + transaction_id)
+        assert verify_callback(reversal, SECRET)
+        reversal_query = parse_qs(urlsplit(reversal).query)
+        assert reversal_query["type"] == ["RECONCILIATION"]
+        assert reversal_query["campaign"] == ["spring sale"]

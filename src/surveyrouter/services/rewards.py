@@ -20,6 +20,7 @@ from surveyrouter.domain.callbacks import CallbackFacts, build_callback_url
 from surveyrouter.domain.money import CENT, NotReconcilable, Reward, RewardKind, reconcile
 from surveyrouter.domain.users import User
 from surveyrouter.store.apps import get_app
+from surveyrouter.store.clicks import get_click
 from surveyrouter.store.db import transaction
 from surveyrouter.store.ledger import add_entry, get_entry
 from surveyrouter.store.outbox import enqueue_callback
@@ -129,6 +130,9 @@ def reverse_complete(
             )
         app = get_app(session, original.app_id)
         reversal = as_the_app_shows(reconcile(original.reward), app)
+        # A complete's transaction id is its click's id: the reversal carries the click's
+        # custom tags too, so a publisher attributing by tag can match the two.
+        click = get_click(session, transaction_id)
         return record_reward(
             session,
             app,
@@ -138,6 +142,7 @@ def reverse_complete(
             clock(),
             reference=transaction_id,
             reason=reason.strip(),
+            extra_parameters=None if click is None else click.tags,
         )
 
 

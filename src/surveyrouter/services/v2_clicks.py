@@ -202,9 +202,10 @@ class ClickFlow:
         now: datetime,
     ) -> ClickStep:
         """The user left the flow, or the survey once entered (its click counts as abandoned
-        then, as in v1)."""
-        with transaction(self.offers.sessions) as session:
-            set_v2_click_state(session, click.id, V2ClickState.LEFT, now)
+        then, as in v1). A start bonus already paid stays done."""
+        if click.state is not V2ClickState.DONE:
+            with transaction(self.offers.sessions) as session:
+                set_v2_click_state(session, click.id, V2ClickState.LEFT, now)
         if click.entered_click_id is not None and click.network_id is not None:
             network = self.offers.networks.get(click.network_id)
             if network is not None and click.opportunity_id is not None:
