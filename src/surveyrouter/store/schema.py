@@ -280,6 +280,12 @@ class LedgerEntryRow(Base):
     reversal), ``value`` what the user gets in the app's currency."""
 
     __tablename__ = "ledger_entries"
+    # The weekly leaderboard sums an app's entries over a week (store/leaderboard.py); the
+    # user's own entries are read by user (history, the start bonus).
+    __table_args__ = (
+        Index("ix_ledger_entries_app_id_created_at", "app_id", "created_at"),
+        Index("ix_ledger_entries_user_id", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
