@@ -14,6 +14,7 @@ from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.money import format_amount
 from surveyrouter.domain.questions import Question
+from surveyrouter.domain.restrictions import Restriction
 from surveyrouter.services.actions import (
     ActionsResult,
     AskedQuestion,
@@ -163,7 +164,6 @@ def get_check(call: UnrestrictedRequestDep, offers: OffersDep) -> Envelope[Check
 
 
 def _actions(result: ActionsResult, country: str, language: str) -> Actions:
-    restriction = result.restriction
     return Actions(
         is_new_user=result.is_new_user,
         start_bonus=(
@@ -171,27 +171,27 @@ def _actions(result: ActionsResult, country: str, language: str) -> Actions:
             if result.start_bonus is None
             else StartBonus(reward=format_amount(result.start_bonus))
         ),
-        restriction_reason=(
-            None
-            if restriction is None
-            else RestrictionReason(
-                not_verified=restriction.not_verified,
-                using_vpn=restriction.using_vpn,
-                banned_until=(
-                    None
-                    if restriction.banned_until is None
-                    else restriction.banned_until.isoformat().replace("+00:00", "Z")
-                ),
-                reason=restriction.reason,
-                unsupported_country=restriction.unsupported_country,
-            )
-        ),
+        restriction_reason=restriction_out(result.restriction),
         surveys=[_survey(survey, country, language) for survey in result.surveys],
         qualification=(
             None
             if result.qualification is None
             else _qualification(result.qualification, country, language)
         ),
+    )
+
+
+def restriction_out(restriction: Restriction | None) -> RestrictionReason | None:
+    """``restriction_reason`` as v1 and v2 answer it; ``banned_until`` in RFC 3339."""
+    if restriction is None:
+        return None
+    until = restriction.banned_until
+    return RestrictionReason(
+        not_verified=restriction.not_verified,
+        using_vpn=restriction.using_vpn,
+        banned_until=None if until is None else until.isoformat().replace("+00:00", "Z"),
+        reason=restriction.reason,
+        unsupported_country=restriction.unsupported_country,
     )
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
+from surveyrouter.api.body_limit import read_body
 from surveyrouter.api.client_context import request_ip
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
@@ -66,15 +67,7 @@ RedirectSecrets = Annotated[Secrets, Depends(network_redirect_secrets)]
 
 async def callback_body(request: Request) -> bytes:
     """The raw body, refused with 413 once it passes ``MAX_CALLBACK_BYTES``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_CALLBACK_BYTES:
-        raise HTTPException(413, f"a callback body is at most {MAX_CALLBACK_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_CALLBACK_BYTES:
-            raise HTTPException(413, f"a callback body is at most {MAX_CALLBACK_BYTES} bytes")
-    return bytes(body)
+    return await read_body(request, MAX_CALLBACK_BYTES)
 
 
 CallbackBody = Annotated[bytes, Depends(callback_body)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -18,10 +17,14 @@ from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.clicks import LeaveReason
 from surveyrouter.domain.survey_links import SurveyLinkInvalid, read_link
-from surveyrouter.services.callers import Caller
-from surveyrouter.services.survey_entry import CannotOpen, NoOpenVisit, leave_survey, open_survey
-from surveyrouter.store.apps import AppNotFound, get_app
-from surveyrouter.store.users import find_user
+from surveyrouter.services.callers import Caller, known_caller
+from surveyrouter.services.survey_entry import (
+    CannotOpen,
+    NoOpenVisit,
+    leave_survey,
+    open_survey,
+    termination_url,
+)
 
 router = APIRouter(prefix="/v1/client", tags=["client"])
 
@@ -117,17 +120,9 @@ def survey_unavailable(
 def _link_caller(runtime: RuntimeDep, app_id: str | None, uid: str | None) -> Caller | None:
     if app_id is None or uid is None or not app_id.isdigit():
         return None
-    with runtime.sessions() as session:
-        try:
-            app = get_app(session, int(app_id))
-        except AppNotFound:
-            return None
-        assert app.id is not None
-        user = find_user(session, app.id, uid)
-    return None if user is None else Caller(app, user, created_user=False)
+    return known_caller(runtime.sessions, int(app_id), uid)
 
 
 def _terminate(request: Request, app: App, reason: str) -> RedirectResponse:
-    target = app.redirects.termination or str(request.url_for("survey_unavailable"))
-    separator = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{separator}{urlencode({'reason': reason})}", 307)
+    fallback = str(request.url_for("survey_unavailable"))
+    return RedirectResponse(termination_url(app, fallback, {"reason": reason}), 307)

@@ -9,14 +9,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel
 
-from surveyrouter.api.actions import OffersDep, RestrictionReason, Username
+from surveyrouter.api.actions import OffersDep, RestrictionReason, Username, restriction_out
 from surveyrouter.api.client_context import ClientRequestDep, UnrestrictedRequestDep
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.categories import Category
 from surveyrouter.domain.money import format_amount
-from surveyrouter.domain.restrictions import Restriction
 from surveyrouter.domain.tags import TagsInvalid, parse_tags
 from surveyrouter.services.v2_surveys import (
     ListedEntry,
@@ -128,19 +127,6 @@ def post_skip_survey(
     except UnknownSurvey as error:
         raise HTTPException(404, str(error)) from error
     return ok(Empty())
-
-
-def restriction_out(restriction: Restriction | None) -> RestrictionReason | None:
-    if restriction is None:
-        return None
-    until = restriction.banned_until
-    return RestrictionReason(
-        not_verified=restriction.not_verified,
-        using_vpn=restriction.using_vpn,
-        banned_until=None if until is None else until.isoformat().replace("+00:00", "Z"),
-        reason=restriction.reason,
-        unsupported_country=restriction.unsupported_country,
-    )
 
 
 def category_out(category: Category) -> CategoryOut:

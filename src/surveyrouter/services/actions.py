@@ -48,7 +48,7 @@ from surveyrouter.domain.survey_links import SurveyLink, link_query
 from surveyrouter.domain.targeting import fitted_quotas
 from surveyrouter.services.callers import Caller
 from surveyrouter.services.index_feed import IndexFeed
-from surveyrouter.services.rewards import start_bonus_transaction_id
+from surveyrouter.services.rewards import start_bonus_paid
 from surveyrouter.services.user_state import (
     LIBRARY_NETWORK_ID,
     AttributeSources,
@@ -58,7 +58,6 @@ from surveyrouter.services.user_state import (
 from surveyrouter.store.clicks import observed_outcomes
 from surveyrouter.store.db import transaction
 from surveyrouter.store.impressions import count_impressions
-from surveyrouter.store.ledger import get_entry
 from surveyrouter.store.networks import Network
 
 # How many surveys one response lists; the hosted wall shows ten (client API §5).
@@ -171,6 +170,8 @@ class SurveyOffers:
         self.clock = clock
         self.max_surveys = max_surveys
         self.sources = AttributeSources(sessions, library, networks, clock)
+        # Library order is asking order; network questions come after it (askable_missing).
+        self._asking_order = {question.key: place for place, question in enumerate(library)}
         self._observed: Mapping[tuple[str, int], ObservedOutcomes] = {}
         self._observed_at: datetime | None = None
         self._observed_lock = threading.Lock()
@@ -193,11 +194,7 @@ class SurveyOffers:
         """Everything ``GET /v1/client/actions`` answers for this caller; counts the surveys
         listed as impressions."""
         app, user = caller.app, caller.user
-        restriction = restriction_for(app, user, context, now)
-        with self.sessions() as session:
-            bonus_paid = get_entry(session, start_bonus_transaction_id(user.id)) is not None
-            state = self._state(session, caller, context, now)
-        bonus_open = app.has_start_bonus and not bonus_paid
+        restriction, state, bonus_open = self._start(caller, context, now)
         start_bonus = app.start_bonus_reward if bonus_open else None
         if restriction is not None:
             return ActionsResult(not user.entered_survey, start_bonus, restriction, (), None)
@@ -230,12 +227,9 @@ class SurveyOffers:
         ``excluded_networks`` names (our ids), as ``GET /v2/client/surveys`` lists them;
         counts them as impressions. Unlike ``actions``, a user without the standard profile
         is not sent to it first."""
-        app, user = caller.app, caller.user
-        restriction = restriction_for(app, user, context, now)
-        with self.sessions() as session:
-            bonus_paid = get_entry(session, start_bonus_transaction_id(user.id)) is not None
-            state = self._state(session, caller, context, now)
-        start_bonus = app.start_bonus_reward if app.has_start_bonus and not bonus_paid else None
+        app = caller.app
+        restriction, state, bonus_open = self._start(caller, context, now)
+        start_bonus = app.start_bonus_reward if bonus_open else None
         if restriction is not None:
             return SurveyListing(restriction, start_bonus, ())
         matched = self._match(state, app, now, excluded_networks)
@@ -247,6 +241,17 @@ class SurveyOffers:
         )
         self._count(app, surveys, now)
         return SurveyListing(None, start_bonus, surveys)
+
+    def _start(
+        self, caller: Caller, context: ClientContext, now: datetime
+    ) -> tuple[Restriction | None, UserState, bool]:
+        """What every listing reads first: the restriction, the user's state, and whether the
+        app's start bonus is still to be earned."""
+        restriction = restriction_for(caller.app, caller.user, context, now)
+        with self.sessions() as session:
+            bonus_paid = start_bonus_paid(session, caller.user.id)
+            state = self._state(session, caller, context, now)
+        return restriction, state, caller.app.has_start_bonus and not bonus_paid
 
     def next_profile_question(self, state: UserState, country: str) -> Question | None:
         """The next library question the user has not answered or skipped: the standard
@@ -316,7 +321,7 @@ class SurveyOffers:
             and source.question.asked_in(country)
             and not state.has_answered(source.question)
         }
-        order = {question.key: position for position, question in enumerate(self.library)}
+        order = self._asking_order
         return tuple(
             sorted(
                 questions.values(),
@@ -483,11 +488,8 @@ class SurveyOffers:
         )
         if chosen is not None:
             return questions[keys[chosen.question_id - 1]], chosen.unlock_value
-        if in_bonus:
-            for question in self.library.asked_in(country):
-                if not state.has_answered(question):
-                    return question, 0.0
-        return None
+        following = self.next_profile_question(state, country) if in_bonus else None
+        return None if following is None else (following, 0.0)
 
     def _sequence(
         self,

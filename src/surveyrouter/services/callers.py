@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.users import User, check_uid
-from surveyrouter.store.apps import find_app_by_token
+from surveyrouter.store.apps import AppNotFound, find_app_by_token, get_app
 from surveyrouter.store.db import transaction
 from surveyrouter.store.users import find_user, user_on_sight
 
@@ -48,3 +48,15 @@ def identify(
     with transaction(sessions) as session:
         user, created = user_on_sight(session, app.id, uid, clock())
     return Caller(app, user, created_user=created)
+
+
+def known_caller(sessions: sessionmaker[Session], app_id: int, uid: str) -> Caller | None:
+    """The app ``app_id`` and its user ``uid`` when both exist: who a signed survey link or
+    impression names. Nothing is created."""
+    with sessions() as session:
+        try:
+            app = get_app(session, app_id)
+        except AppNotFound:
+            return None
+        user = find_user(session, app_id, uid)
+    return None if user is None else Caller(app, user, created_user=False)

@@ -10,10 +10,13 @@ from surveyrouter.domain.apps import App
 from surveyrouter.domain.money import reward_start_bonus
 from surveyrouter.domain.questions import Question, validate_answer
 from surveyrouter.domain.users import User
-from surveyrouter.services.rewards import record_reward, start_bonus_transaction_id
+from surveyrouter.services.rewards import (
+    record_reward,
+    start_bonus_paid,
+    start_bonus_transaction_id,
+)
 from surveyrouter.store.answers import put_answer, put_skip, user_answers
 from surveyrouter.store.db import transaction
-from surveyrouter.store.ledger import get_entry
 
 
 class QuestionNotSkippable(ValueError):
@@ -55,7 +58,7 @@ def _pay_start_bonus(
         app.currency,
         questions_required=app.start_bonus_questions,
         questions_answered=answered,
-        already_paid=get_entry(session, transaction_id) is not None,
+        already_paid=start_bonus_paid(session, user.id),
     )
     if bonus is not None:
         record_reward(session, app, user, bonus, transaction_id, at, ip_address=ip_address)

@@ -41,6 +41,11 @@ def start_bonus_transaction_id(user_id: int) -> str:
     return f"{START_BONUS_PREFIX}{user_id}"
 
 
+def start_bonus_paid(session: Session, user_id: int) -> bool:
+    """Whether the user's start bonus is in the ledger (it is paid once, ever)."""
+    return get_entry(session, start_bonus_transaction_id(user_id)) is not None
+
+
 class TransactionNotFound(LookupError):
     """No ledger entry has that transaction id."""
 

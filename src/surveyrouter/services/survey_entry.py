@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import urlencode
 
+from surveyrouter.domain.apps import App
 from surveyrouter.domain.clicks import Click, LeaveReason, new_click_id
 from surveyrouter.domain.client_context import ClientContext
 from surveyrouter.domain.opportunity import Opportunity
@@ -205,6 +207,14 @@ def entry_link_again(
     return links.entry_url(
         opportunity, caller.user.respondent_id, state.profile, {CLICK_PARAMETER: click.id}, now
     )
+
+
+def termination_url(app: App, fallback: str, parameters: Mapping[str, str]) -> str:
+    """Where a user goes when a survey cannot be opened: the app's termination URL, else our
+    own page (``fallback``), with ``parameters`` (the reason) added to its query."""
+    target = app.redirects.termination or fallback
+    separator = "&" if "?" in target else "?"
+    return f"{target}{separator}{urlencode(parameters)}"
 
 
 def leave_survey(

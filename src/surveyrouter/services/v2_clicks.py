@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from urllib.parse import urlencode
 
 from surveyrouter.domain.clicks import LeaveReason
 from surveyrouter.domain.client_context import ClientContext
@@ -26,13 +25,13 @@ from surveyrouter.domain.impressions import ClickType, Impression
 from surveyrouter.domain.questions import Question
 from surveyrouter.domain.v2_clicks import V2Click, V2ClickState
 from surveyrouter.services.actions import SurveyOffers
-from surveyrouter.services.callers import Caller
+from surveyrouter.services.callers import Caller, known_caller
 from surveyrouter.services.profile_answers import (
     QuestionNotSkippable,
     answer_question,
     skip_question,
 )
-from surveyrouter.services.rewards import start_bonus_transaction_id
+from surveyrouter.services.rewards import start_bonus_paid
 from surveyrouter.services.survey_entry import (
     CannotOpen,
     EntryLinks,
@@ -41,13 +40,11 @@ from surveyrouter.services.survey_entry import (
     entry_link_again,
     leave_survey,
     open_survey,
+    termination_url,
 )
 from surveyrouter.services.v2_surveys import SurveyFacts, start_bonus_facts, survey_facts
-from surveyrouter.store.apps import AppNotFound, get_app
 from surveyrouter.store.clicks import get_click
 from surveyrouter.store.db import transaction
-from surveyrouter.store.ledger import get_entry
-from surveyrouter.store.users import find_user
 from surveyrouter.store.v2_clicks import (
     add_v2_click,
     count_v2_answer,
@@ -107,13 +104,7 @@ class ClickFlow:
 
     def impression_caller(self, impression: Impression) -> Caller | None:
         """The app's user an impression was listed for, if both still exist."""
-        with self.offers.sessions() as session:
-            try:
-                app = get_app(session, impression.app_id)
-            except AppNotFound:
-                return None
-            user = find_user(session, impression.app_id, impression.uid)
-        return None if user is None else Caller(app, user, created_user=False)
+        return known_caller(self.offers.sessions, impression.app_id, impression.uid)
 
     def create(self, caller: Caller, impression: Impression, now: datetime) -> V2Click:
         """A new v2 click from the impression; clicking the same one twice is two clicks
@@ -292,7 +283,7 @@ class ClickFlow:
         details = start_bonus_facts(self.offers, caller, context)
         required = app.start_bonus_questions
         with self.offers.sessions() as session:
-            paid = get_entry(session, start_bonus_transaction_id(caller.user.id)) is not None
+            paid = start_bonus_paid(session, caller.user.id)
         state = self.offers.user_state(caller, context, now)
         answered = min(state.answered_count, required)
 
@@ -314,10 +305,9 @@ class ClickFlow:
 
     def termination(self, caller: Caller, click: V2Click, reason: str) -> Redirect:
         """The app's termination URL (else our page) with the reason and the click id."""
-        target = caller.app.redirects.termination or self.unavailable_url
-        separator = "&" if "?" in target else "?"
-        query = urlencode({"reason": reason, "click_id": click.id})
-        return Redirect(f"{target}{separator}{query}", RedirectType.TERMINATION)
+        parameters = {"reason": reason, "click_id": click.id}
+        url = termination_url(caller.app, self.unavailable_url, parameters)
+        return Redirect(url, RedirectType.TERMINATION)
 
     def _closed_facts(
         self, context: ClientContext, network_api_id: int, opportunity_id: int
