@@ -3,10 +3,10 @@ differently. Text stays UTF-8 as sent (German answer texts stay readable in the 
 
 orjson refuses integers beyond 64 bits when writing, and when reading turns them into floats;
 a payload we keep "as sent" must come back as it was, so a document with such a number (a run
-of 19 or more digits anywhere, a cheap scan that may also send a long digit string the slow
-way, harmlessly) is read by the standard library. So is anything orjson refuses to read
-(``NaN``, lone surrogates), so that what is accepted and what each error says stay the
-standard library's.
+of 19 or more digits where a number can start, a cheap scan that may also send a long digit
+string the slow way, harmlessly) is read by the standard library. So is anything orjson
+refuses to read (``NaN``, lone surrogates), so that what is accepted and what each error says
+stay the standard library's.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import Any
 
 import orjson
 
-# 2**63 has 19 digits: any integer orjson could read as a float has at least as many.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# 2**63 has 19 digits: any integer orjson could read as a float has at least as many. A number
+# starts after a structural character or whitespace (and its sign), which a digit run inside
+# a string mostly does not: hex ids and hashes, common in exchange payloads, stay fast.
+_LONG_DIGITS = re.compile(rb"(?:^|[\[,:\s])-?\d{19}")
 
 
 def dumps(value: Any) -> str:

@@ -191,6 +191,24 @@ def test_sync_state_keeps_the_last_error_beside_the_last_success(runtime: Runtim
     assert (state.live_count, state.paused_count, state.closed_count) == (0, 0, 0)
 
 
+def test_the_newest_notified_stamp_synced_only_moves_forward(runtime: Runtime) -> None:
+    for notified in (T0 - timedelta(seconds=5), T0 - timedelta(seconds=50), T0 - timedelta(1)):
+        with transaction(runtime.sessions) as session:
+            record_sync_success(session, NETWORK, T0, notified)
+    with runtime.sessions() as session:
+        after_older = get_sync_state(session, NETWORK)
+    with transaction(runtime.sessions) as session:
+        record_sync_success(session, NETWORK, T0, T0 + timedelta(seconds=1))
+    with runtime.sessions() as session:
+        after_newer = get_sync_state(session, NETWORK)
+
+    assert after_older is not None
+    assert after_newer is not None
+    assert after_older.newest_notified == T0 - timedelta(seconds=5)
+    assert after_older.lag_seconds == 86400.0  # the step's own newest, however old
+    assert after_newer.newest_notified == T0 + timedelta(seconds=1)
+
+
 def test_two_networks_collections_of_the_same_id_are_kept_apart(
     runtime: Runtime, items: dict[int, dict[str, Any]], rex_fixtures: Path
 ) -> None:

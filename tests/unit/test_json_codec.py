@@ -40,6 +40,17 @@ def test_integers_beyond_64_bits_stay_integers(number: int) -> None:
     assert isinstance(value["client_id"], int)
 
 
+@pytest.mark.parametrize("template", ["{}", "[{}]", "[1,{}]", '{{"a":{}}}', '{{"a": \n\t{}}}'])
+def test_a_long_integer_in_any_position_stays_an_integer(template: str) -> None:
+    number = 10**25 + 1
+    value = json_codec.loads(template.format(number).encode())
+    assert value == json.loads(template.format(number))
+    leaf = value
+    while not isinstance(leaf, int):
+        leaf = leaf["a"] if isinstance(leaf, dict) else leaf[-1]
+    assert leaf == number
+
+
 def test_a_long_digit_string_reads_as_a_string() -> None:
     assert json_codec.loads(b'{"postal": "12345678901234567890"}') == {
         "postal": "12345678901234567890"

@@ -30,7 +30,7 @@ from surveyrouter.networks.rex.registry import (
     Shard,
 )
 from surveyrouter.services.recently_parsed import RecentlyParsed
-from surveyrouter.store.collections import get_collections, put_collection
+from surveyrouter.store.collections import put_collection, stored_collection_ids
 from surveyrouter.store.db import transaction
 from surveyrouter.store.opportunities import (
     close_opportunities,
@@ -141,6 +141,8 @@ class SyncWorker:
         self._deliveries = threading.Lock()
         self._receipts = 0
         self._delivered_by: dict[int, int] = {}
+        # Collection ids known to be in the store (it only ever gains them).
+        self._stored_collections: set[str] = set()
 
     def step(self) -> StepResult:
         """Receive one batch, store it, commit, then ack it; record the sync state.
@@ -209,6 +211,7 @@ class SyncWorker:
             )
         if recount:
             self._last_recount = now
+        self._stored_collections |= downloads.keys()
         # Only now: acking before the commit could lose a batch that then failed to commit.
         ids = self._ack(fetched)
         return StepResult(
@@ -353,13 +356,16 @@ class SyncWorker:
         skipped: its cells stay UNKNOWN to the matcher, and the next notification or refresh
         of an opportunity that names it tries again. Holding up the batch would block the queue.
         """
-        referenced = _collection_ids(opportunities)
+        # Collections are cached by id: one this worker knows is stored is not looked up
+        # again, and most batches name only those.
+        referenced = _collection_ids(opportunities) - self._stored_collections
         downloads: dict[str, tuple[str, ...]] = {}
         if not referenced:
             return downloads
         with self.sessions() as session:
-            stored = get_collections(session, self.network_id, referenced)
-        missing = sorted(referenced - stored.keys())
+            stored = stored_collection_ids(session, self.network_id, referenced)
+        self._stored_collections |= stored
+        missing = sorted(referenced - stored)
         if not missing:
             return downloads
         # A batch of new opportunities can name dozens of collections: one round trip each,

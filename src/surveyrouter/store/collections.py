@@ -73,3 +73,21 @@ def get_collections(
         for row in rows:
             found[row.collection_id] = tuple(row.values)
     return found
+
+
+def stored_collection_ids(
+    session: Session, network_id: str, collection_ids: Collection[str]
+) -> set[str]:
+    """Which of ``collection_ids`` are stored, without reading their values."""
+    wanted = sorted(set(collection_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit, as above
+        found.update(
+            session.scalars(
+                select(CollectionRow.collection_id).where(
+                    CollectionRow.network_id == network_id,
+                    CollectionRow.collection_id.in_(wanted[start : start + 500]),
+                )
+            )
+        )
+    return found

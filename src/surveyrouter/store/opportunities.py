@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import false, func, select, update
+from sqlalchemy import Table, bindparam, false, func, select, update
 from sqlalchemy.orm import Session
 
 from surveyrouter.domain.opportunity import (
@@ -62,6 +62,24 @@ class StoredOpportunity:
 # PostgreSQL advisory lock key that serialises opportunity writes (any constant bigint would do;
 # this one spells "opportun" in ASCII so it is recognisable in pg_locks).
 OPPORTUNITY_WRITE_LOCK = 0x6F70706F7274756E
+
+# The statements the sync worker and the index feed run on every batch, built once: building a
+# SQLAlchemy statement costs more than running it on a small table, and these run hundreds of
+# times a second while a market is synced.
+_TABLE = cast(Table, OpportunityRow.__table__)
+_ADVISORY_LOCK = select(func.pg_advisory_xact_lock(OPPORTUNITY_WRITE_LOCK))
+_SQLITE_WRITE_LOCK = update(_TABLE).where(false()).values(change_seq=_TABLE.c.change_seq)
+_STORED_VERSIONS = select(_TABLE.c.external_id, _TABLE.c.notified, _TABLE.c.updated_at).where(
+    _TABLE.c.network_id == bindparam("network"),
+    _TABLE.c.external_id.in_(bindparam("ids", expanding=True)),
+)
+_LATEST_CHANGE_SEQ = select(func.coalesce(func.max(_TABLE.c.change_seq), 0))
+_CHANGE_FEED = (
+    select(_TABLE.c.network_id, _TABLE.c.external_id, _TABLE.c.status, _TABLE.c.change_seq)
+    .where(_TABLE.c.change_seq > bindparam("after"))
+    .order_by(_TABLE.c.change_seq)
+    .limit(bindparam("limit"))
+)
 
 
 def upsert_opportunities(
@@ -179,11 +197,7 @@ def _stored_versions(
     # Chunked: SQLite allows a limited number of bound parameters per statement.
     for start in range(0, len(external_ids), 500):
         chunk = external_ids[start : start + 500]
-        rows = session.execute(
-            select(
-                OpportunityRow.external_id, OpportunityRow.notified, OpportunityRow.updated_at
-            ).where(OpportunityRow.network_id == network_id, OpportunityRow.external_id.in_(chunk))
-        )
+        rows = session.execute(_STORED_VERSIONS, {"network": network_id, "ids": chunk})
         for external_id, notified, updated_at in rows:
             found[external_id] = (notified, updated_at)
     return found
@@ -202,11 +216,9 @@ def _lock_opportunity_writes(session: Session) -> None:
     waiting for it if need be.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(OPPORTUNITY_WRITE_LOCK)))
+        session.execute(_ADVISORY_LOCK)
         return
-    session.execute(
-        update(OpportunityRow).where(false()).values(change_seq=OpportunityRow.change_seq)
-    )
+    session.execute(_SQLITE_WRITE_LOCK)
 
 
 def _next_change_seqs(session: Session, count: int) -> list[int]:
@@ -309,17 +321,7 @@ class Change:
 def change_feed(session: Session, seq: int, limit: int = 1000) -> list[Change]:
     """``changes_since`` without the payloads: a follower that already holds most of them
     (``services.recently_parsed``) reads only the few it lacks, with ``raw_payloads``."""
-    rows = session.execute(
-        select(
-            OpportunityRow.network_id,
-            OpportunityRow.external_id,
-            OpportunityRow.status,
-            OpportunityRow.change_seq,
-        )
-        .where(OpportunityRow.change_seq > seq)
-        .order_by(OpportunityRow.change_seq)
-        .limit(limit)
-    )
+    rows = session.execute(_CHANGE_FEED, {"after": seq, "limit": limit})
     return [
         Change(network_id, external_id, OpportunityStatus(status), change_seq)
         for network_id, external_id, status, change_seq in rows
@@ -346,7 +348,7 @@ def raw_payloads(session: Session, change_seqs: Sequence[int]) -> dict[int, dict
 def latest_change_seq(session: Session) -> int:
     """The highest ``change_seq`` written so far (0 for none): a change feed cursor that a
     follower who has just read every row can resume from."""
-    return int(session.scalar(select(func.coalesce(func.max(OpportunityRow.change_seq), 0))) or 0)
+    return int(session.scalar(_LATEST_CHANGE_SEQ) or 0)
 
 
 def open_opportunity_documents(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from surveyrouter.domain.opportunity import OpportunityStatus
 from surveyrouter.store.db import upsert
@@ -46,37 +47,27 @@ def record_sync_success(
     ``newest_notified`` is the newest stamp in what the step synced (None when it synced
     nothing); the stored newest only moves forward. ``rejected`` adds to the running total.
     """
-    _ensure_row(session, network_id)
-    row = session.get(SyncStateRow, network_id, populate_existing=True)
-    previous = row.newest_notified if row is not None else None
-    newest = previous
-    if newest_notified is not None and (previous is None or newest_notified > previous):
-        newest = newest_notified
     lag = 0.0 if newest_notified is None else max(0.0, (at - newest_notified).total_seconds())
     values: dict[str, Any] = {
-        "last_success_at": at,
-        "newest_notified": newest,
-        "lag_seconds": lag,
-        "rejected_total": SyncStateRow.rejected_total + rejected,
+        "network": network_id,
+        "at": at,
+        "lag": lag,
+        "rejected": rejected,
+        "newest": newest_notified,
     }
-    if recount:
-        counts = status_counts(session, network_id)
-        values["live_count"] = counts[OpportunityStatus.OPEN]
-        values["paused_count"] = counts[OpportunityStatus.PAUSED]
-        values["closed_count"] = counts[OpportunityStatus.CLOSED]
-    session.execute(
-        update(SyncStateRow).where(SyncStateRow.network_id == network_id).values(values)
-    )
+    if not recount:
+        _update_row(session, _SUCCESS, values)
+        return
+    counts = status_counts(session, network_id)
+    values["live"] = counts[OpportunityStatus.OPEN]
+    values["paused"] = counts[OpportunityStatus.PAUSED]
+    values["closed"] = counts[OpportunityStatus.CLOSED]
+    _update_row(session, _SUCCESS_RECOUNTED, values)
 
 
 def record_sync_error(session: Session, network_id: str, at: datetime, error: str) -> None:
     """Record that a sync step failed at ``at`` with ``error``; successes are left as they were."""
-    _ensure_row(session, network_id)
-    session.execute(
-        update(SyncStateRow)
-        .where(SyncStateRow.network_id == network_id)
-        .values(last_error=error, last_error_at=at)
-    )
+    _update_row(session, _ERROR, {"network": network_id, "error": error, "at": at})
 
 
 def get_sync_state(session: Session, network_id: str) -> SyncState | None:
@@ -93,8 +84,44 @@ def list_sync_states(session: Session) -> list[SyncState]:
     return [_state(row) for row in rows]
 
 
-def _ensure_row(session: Session, network_id: str) -> None:
-    upsert(session, SyncStateRow, [{"network_id": network_id}], keys=("network_id",))
+def _update_row(session: Session, statement: Executable, values: dict[str, Any]) -> None:
+    """Run one of the updates below, creating the network's row the first time."""
+    if session.execute(statement, values).first() is None:
+        upsert(session, SyncStateRow, [{"network_id": values["network"]}], keys=("network_id",))
+        session.execute(statement, values)
+
+
+# Built once, run with parameters: a sync step records its success every time, and building
+# the statement would cost more than running it. Core statements on the table, because the
+# ORM's bulk-update machinery costs more again.
+_TABLE = cast(Table, SyncStateRow.__table__)
+_NEWEST = bindparam("newest", type_=_TABLE.c.newest_notified.type)
+_SUCCESS = (
+    update(_TABLE)
+    .where(_TABLE.c.network_id == bindparam("network"))
+    .values(
+        last_success_at=bindparam("at"),
+        lag_seconds=bindparam("lag"),
+        rejected_total=_TABLE.c.rejected_total + bindparam("rejected"),
+        # Only moves forward; a step that synced nothing (NULL) leaves it as it was.
+        newest_notified=case(
+            (or_(_TABLE.c.newest_notified.is_(None), _TABLE.c.newest_notified < _NEWEST), _NEWEST),
+            else_=_TABLE.c.newest_notified,
+        ),
+    )
+    .returning(_TABLE.c.network_id)
+)
+_SUCCESS_RECOUNTED = _SUCCESS.values(
+    live_count=bindparam("live"),
+    paused_count=bindparam("paused"),
+    closed_count=bindparam("closed"),
+)
+_ERROR = (
+    update(_TABLE)
+    .where(_TABLE.c.network_id == bindparam("network"))
+    .values(last_error=bindparam("error"), last_error_at=bindparam("at"))
+    .returning(_TABLE.c.network_id)
+)
 
 
 def _state(row: SyncStateRow) -> SyncState:
