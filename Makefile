@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # e.g. make test PYTEST_ARGS='-n auto -k store'
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench bench-sync bench-actions clean
+.PHONY: install run test lint bench bench-sync bench-actions bench-actions-profile clean
 
 install: $(STAMP)
 
@@ -42,6 +42,9 @@ bench-sync: install
 
 bench-actions: install
 	$(BIN)/python bench/actions.py
+
+bench-actions-profile: install
+	$(BIN)/python bench/actions_profile.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

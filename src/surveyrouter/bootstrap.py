@@ -20,6 +20,7 @@ from surveyrouter.networks.rex.signing import KeyPair, Secrets
 from surveyrouter.sandbox.exchange import SandboxOptions
 from surveyrouter.sandbox.outcomes import parse_ending
 from surveyrouter.services.actions import SurveyOffers
+from surveyrouter.services.impression_counter import ImpressionCounter
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.services.survey_entry import EntryLinks
 from surveyrouter.services.sync import SyncSettings
@@ -247,6 +248,8 @@ def survey_offers(runtime: Runtime, feed: IndexFeed) -> SurveyOffers:
         configured_networks(runtime.settings),
         link_secret,
         utc_now,
+        max_surveys=runtime.settings.actions_max_surveys,
+        impressions=ImpressionCounter(runtime.sessions, runtime.settings.impressions_flush_seconds),
     )
 
 

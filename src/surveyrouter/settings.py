@@ -33,6 +33,25 @@ class Settings(BaseSettings):
         default=None,
         description="Where users and exchanges reach this server (default http://HOST:PORT).",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API worker processes `serve` runs on its socket; more than one needs the "
+        "sandbox exchange on its own (SURVEYROUTER_SANDBOX_URL) or off.",
+    )
+    actions_max_surveys: int = Field(
+        default=50,
+        ge=1,
+        le=500,
+        description="Most surveys one Get Actions or v2 surveys response lists, best first.",
+    )
+    impressions_flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often each API process adds the impressions it counted to the store.",
+    )
     sync_enabled: bool = Field(
         default=True,
         description="Run the sync workers inside `serve` (off when `surveyrouter sync` runs).",

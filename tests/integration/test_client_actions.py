@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from surveyrouter.api import create_app
 from surveyrouter.bootstrap import Runtime, build_runtime
@@ -59,6 +60,7 @@ class Wall:
     http: httpx.Client
     runtime: Runtime
     publisher: App
+    app: FastAPI | None = None  # the wall fixture's, to flush its impression counts
 
 
 @pytest.fixture
@@ -118,11 +120,9 @@ def register_bank_question(runtime: Runtime) -> None:
 @pytest.fixture
 def wall(runtime: Runtime, publisher: App, rex_fixtures: Path) -> Iterator[Wall]:
     feed = index_samples(runtime, rex_fixtures)
-    with (
-        serving(create_app(runtime, feed=feed)) as url,
-        httpx.Client(base_url=url, headers=HEADERS) as http,
-    ):
-        yield Wall(http, runtime, publisher)
+    app = create_app(runtime, feed=feed)
+    with serving(app) as url, httpx.Client(base_url=url, headers=HEADERS) as http:
+        yield Wall(http, runtime, publisher, app)
 
 
 def change(wall: Wall, changes: dict[str, Any]) -> None:
@@ -193,6 +193,9 @@ def test_with_the_standard_profile_the_user_sees_ranked_surveys_with_every_field
         link = urlsplit(survey["link"])
         assert link.path == f"/v1/client/networks/1/surveys/{survey['id']}/open"
         assert {"app", "uid", "ts", "hash"} <= set(parse_qs(link.query))
+    # Counted in memory, written every few seconds and when the server stops; flushed now.
+    assert wall.app is not None
+    assert wall.app.state.offers.impressions.flush() == len(SURVEYS)
     with wall.runtime.sessions() as session:
         assert wall.publisher.id is not None
         counted = impressions(session, wall.publisher.id)

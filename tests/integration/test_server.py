@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -224,3 +225,86 @@ def read_banner(process: subprocess.Popen[str]) -> str:
         if "API token" in line:
             return "".join(printed)
     raise AssertionError(f"serve printed no banner: {''.join(printed)!r}")
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The supervisor's API worker processes (multiprocessing's spawned children)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return {
+        int(pid)
+        for pid in children
+        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    }
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+def test_serve_with_two_workers_serves_restarts_a_dead_worker_and_stops_them_all(
+    database_url: str,
+) -> None:
+    environment = {
+        **os.environ,
+        "SURVEYROUTER_DATABASE_URL": database_url,
+        "SURVEYROUTER_SANDBOX_ENABLED": "false",
+        "SURVEYROUTER_LOG_LEVEL": "INFO",
+        "COLUMNS": "120",
+    }
+    command = [sys.executable, "-m", "surveyrouter", "serve", "--port", "0", "--workers", "2"]
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        banner = read_banner(process)
+        assert re.search(r"Workers\s*│?\s*2 API processes", banner), banner
+        found = re.search(r"http://127\.0\.0\.1:\d+/healthz", banner)
+        assert found is not None, banner
+        health_url = found.group(0)
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(health_url, timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(lambda: len(worker_pids(process.pid)) == 2 and healthy())
+        first = worker_pids(process.pid)
+        killed = min(first)
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: len(worker_pids(process.pid) - first) == 1)
+        assert killed not in worker_pids(process.pid)
+        wait_for(healthy)
+        # New connections reach either worker; all of them are answered.
+        answers = {httpx.get(health_url, timeout=5).status_code for _ in range(20)}
+        assert answers == {200}
+        workers = worker_pids(process.pid)
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=60)
+
+    assert process.returncode == 0, errors[-2000:]
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists()  # stopped and reaped by the supervisor
+    messages = [json.loads(line)["msg"] for line in errors.splitlines() if line.startswith("{")]
+    assert any(
+        "exited with code" in message and "starting another" in message for message in messages
+    )
+
+
+def test_serve_refuses_several_workers_with_the_embedded_sandbox(database_url: str) -> None:
+    environment = {**os.environ, "SURVEYROUTER_DATABASE_URL": database_url, "COLUMNS": "200"}
+    finished = subprocess.run(
+        [sys.executable, "-m", "surveyrouter", "serve", "--port", "0", "--workers", "2"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    assert "SURVEYROUTER_SANDBOX_URL" in finished.stdout + finished.stderr

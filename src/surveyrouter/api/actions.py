@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from surveyrouter.api.client_context import ClientRequestDep, UnrestrictedRequestDep
 from surveyrouter.api.dependencies import RuntimeDep
-from surveyrouter.api.envelope import Envelope, ok
+from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.money import format_amount
 from surveyrouter.domain.questions import Question
@@ -137,14 +137,14 @@ Username = Annotated[
 ]
 
 
-@router.get("/actions")
+@router.get("/actions", response_model=Envelope[Actions])
 def get_actions(
     request: Request,
     call: ClientRequestDep,
     runtime: RuntimeDep,
     offers: OffersDep,
     username: Username = None,
-) -> Envelope[Actions]:
+) -> Response:
     """The surveys the user can open, best first, or the profile question to answer next.
     A restricted user (unverified app, VPN, ban, unsupported country) gets 200 with the
     reason and no surveys."""
@@ -153,7 +153,7 @@ def get_actions(
         with transaction(runtime.sessions) as session:
             remember_context(session, call.caller.user.id, now, username=username)
     result = offers.actions(call.caller, call.context, str(request.base_url), now)
-    return ok(_actions(result, call.context.country, call.context.language))
+    return ok_response(_actions(result, call.context.country, call.context.language))
 
 
 @router.get("/check")

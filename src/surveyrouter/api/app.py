@@ -60,11 +60,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        offers.impressions.start()
         if background is not None:
             background.start()
         try:
             yield
         finally:
+            offers.impressions.stop()
             geo.close()
             if background is not None:
                 background.stop()
@@ -84,7 +86,7 @@ def create_app(
     # Without a feed (a test, a process that lists no surveys) the index is empty.
     feed = feed or IndexFeed(Matcher(), runtime.sessions)
     app.state.feed = feed
-    app.state.offers = survey_offers(runtime, feed)
+    offers = app.state.offers = survey_offers(runtime, feed)
     app.state.entry_links = entry_links(runtime.settings)
 
     registry = CollectorRegistry()

@@ -11,6 +11,7 @@ from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.users import UserIdInvalid
 from surveyrouter.services.callers import Caller, UnknownApiToken, identify
+from surveyrouter.stage_timing import stage
 
 
 def client_caller(
@@ -29,7 +30,8 @@ def client_caller(
     if user_id is None:
         raise HTTPException(401, "missing user id: send X-User-Id or ?uid=")
     try:
-        return identify(runtime.sessions, api_token, user_id, utc_now)
+        with stage("auth"):
+            return identify(runtime.sessions, api_token, user_id, utc_now)
     except UnknownApiToken as error:
         raise HTTPException(401, str(error)) from error
     except UserIdInvalid as error:

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Query, Request
 
 from surveyrouter.api.client_auth import ClientCaller
 from surveyrouter.api.dependencies import RuntimeDep
+from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.client_context import (
     ClientContext,
     ClientParameters,
@@ -26,6 +27,7 @@ from surveyrouter.geo import (
 )
 from surveyrouter.services.callers import Caller
 from surveyrouter.settings import Settings
+from surveyrouter.stage_timing import stage
 from surveyrouter.store.db import transaction
 from surveyrouter.store.users import remember_context
 
@@ -85,7 +87,6 @@ def client_request(
 ) -> ClientRequest:
     """The caller and their resolved context; what changed about the user is remembered.
     An unknown ``platform``/``os``/``sdk`` or a malformed override is 400 naming it."""
-    geo: GeoLookups = request.app.state.geo
     parameters = ClientParameters(
         ip=request_ip(request),
         user_agent=request.headers.get("user-agent"),
@@ -98,6 +99,14 @@ def client_request(
         client_ip=client_ip,
         client_useragent=client_useragent,
     )
+    with stage("context"):
+        return _client_request(request, caller, runtime, parameters)
+
+
+def _client_request(
+    request: Request, caller: Caller, runtime: Runtime, parameters: ClientParameters
+) -> ClientRequest:
+    geo: GeoLookups = request.app.state.geo
     user = caller.user
     try:
         context = resolve_client_context(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from surveyrouter import stage_timing
 from surveyrouter.api.envelope import error_body, new_trace_id
 from surveyrouter.logging_setup import trace_id_var
 from surveyrouter.services.index_feed import IndexFeed
@@ -25,6 +26,7 @@ from surveyrouter.store.sync_state import SyncState, list_sync_states
 log = logging.getLogger("surveyrouter.http")
 
 TRACE_ID_HEADER = b"x-trace-id"
+SERVER_TIMING_HEADER = b"server-timing"
 # The scope key error handlers read the trace id from: they may run outside this middleware.
 TRACE_ID_SCOPE_KEY = "surveyrouter.trace_id"
 # Requests that match no route share one label, so scanners cannot blow up the series count.
@@ -200,6 +202,7 @@ class RequestObservation:
         trace_id = new_trace_id()
         scope[TRACE_ID_SCOPE_KEY] = trace_id
         token = trace_id_var.set(trace_id)
+        stages, stages_token = stage_timing.begin()
         status = 500
         started = time.perf_counter()
         response_started = False
@@ -211,6 +214,8 @@ class RequestObservation:
                 response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((TRACE_ID_HEADER, trace_id.encode()))
+                elapsed = time.perf_counter() - started
+                headers.append((SERVER_TIMING_HEADER, stages.header(elapsed)))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -233,6 +238,7 @@ class RequestObservation:
             await send_with_trace_id({"type": "http.response.body", "body": body})
         finally:
             self._record(scope, status, time.perf_counter() - started)
+            stage_timing.end(stages_token)
             trace_id_var.reset(token)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:

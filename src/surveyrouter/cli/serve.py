@@ -16,6 +16,7 @@ from surveyrouter.clock import utc_now
 from surveyrouter.collector import tune_for_server
 from surveyrouter.domain.apps import App
 from surveyrouter.logging_setup import configure_logging
+from surveyrouter.prefork import embedded_sandbox_conflict, serve_workers, uvicorn_config
 from surveyrouter.sandbox.journal import JournalError
 from surveyrouter.server import build_server
 from surveyrouter.services.apps import ensure_demo_app
@@ -38,12 +39,35 @@ def serve(
             "`surveyrouter sync` runs them.",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API worker processes on the one socket [SURVEYROUTER_WORKERS]; more than one "
+            "needs the sandbox on its own (`surveyrouter sandbox`, SURVEYROUTER_SANDBOX_URL).",
+        ),
+    ] = None,
 ) -> None:
     """Migrate and seed the database, then serve the HTTP API, the sandbox and the workers."""
     # Options given on the command line win over the environment; absent ones must not.
-    overrides: dict[str, Any] = {"host": host, "port": port, "sync_enabled": sync}
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "sync_enabled": sync,
+        "workers": workers,
+    }
     settings = Settings(**{name: value for name, value in overrides.items() if value is not None})
     configure_logging(settings.log_level)
+    if embedded_sandbox_conflict(settings):
+        console.print(
+            f"[red]--workers {settings.workers}: the embedded sandbox exchange keeps its market "
+            "in one process's memory, so it cannot be mounted in several workers. Run it on its "
+            "own (`surveyrouter sandbox --port 8100`) and set "
+            "SURVEYROUTER_SANDBOX_URL=http://127.0.0.1:8100, or turn it off with "
+            "SURVEYROUTER_SANDBOX_ENABLED=false.[/red]"
+        )
+        raise typer.Exit(2)
     with prepared_runtime(settings) as runtime:
         demo, _created = ensure_demo_app(runtime.sessions, utc_now)
         # Binding before printing makes the printed URLs true: port 0 shows the port it got,
@@ -54,6 +78,10 @@ def serve(
             console.print(f"[red]cannot listen on {settings.host}:{settings.port}: {error}[/red]")
             raise typer.Exit(1) from error
         bound_port = listener.getsockname()[1]
+        if settings.workers > 1:
+            print_urls(listener, first_app=demo, workers=settings.workers)
+            serve_workers(runtime, listener)
+            return
         try:
             application = build_server(runtime, bound_port)
         except JournalError as error:
@@ -61,12 +89,7 @@ def serve(
             raise typer.Exit(1) from error
         print_urls(listener, sandbox=application.state.sandbox is not None, first_app=demo)
         tune_for_server()
-        # proxy_headers off: X-Forwarded-For is read by our own rule (trusted proxies only,
-        # SURVEYROUTER_TRUSTED_PROXIES), not also by uvicorn's (which trusts 127.0.0.1).
-        config = uvicorn.Config(
-            application, log_config=None, access_log=False, log_level=None, proxy_headers=False
-        )
-        uvicorn.Server(config).run(sockets=[listener])
+        uvicorn.Server(uvicorn_config(application)).run(sockets=[listener])
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -79,7 +102,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def print_urls(
-    listener: socket.socket, sandbox: bool = False, first_app: App | None = None
+    listener: socket.socket,
+    sandbox: bool = False,
+    first_app: App | None = None,
+    workers: int = 1,
 ) -> None:
     host, port = listener.getsockname()[:2]
     base = http_url(host, port)
@@ -89,6 +115,8 @@ def print_urls(
     paths = [*URL_PATHS, ("Sandbox exchange", SANDBOX_MOUNT)] if sandbox else URL_PATHS
     for label, path in paths:
         table.add_row(label, f"{base}{path}")
+    if workers > 1:
+        table.add_row("Workers", f"{workers} API processes")
     if first_app is not None:
         # The token a developer needs for a first client API call; the rest (secret, S2S
         # token) is one `surveyrouter apps show` away, not printed to every log.

@@ -47,6 +47,7 @@ from surveyrouter.domain.restrictions import Restriction, restriction_for
 from surveyrouter.domain.survey_links import SurveyLink, link_query
 from surveyrouter.domain.targeting import fitted_quotas
 from surveyrouter.services.callers import Caller
+from surveyrouter.services.impression_counter import ImpressionCounter
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.services.rewards import start_bonus_paid
 from surveyrouter.services.user_state import (
@@ -55,9 +56,8 @@ from surveyrouter.services.user_state import (
     UserState,
     load_user_state,
 )
+from surveyrouter.stage_timing import stage
 from surveyrouter.store.clicks import observed_outcomes
-from surveyrouter.store.db import transaction
-from surveyrouter.store.impressions import count_impressions
 from surveyrouter.store.networks import Network
 
 # How many surveys one response lists; the hosted wall shows ten (client API §5).
@@ -158,7 +158,10 @@ class SurveyOffers:
         clock: Callable[[], datetime],
         *,
         max_surveys: int = DEFAULT_MAX_SURVEYS,
+        impressions: ImpressionCounter | None = None,
     ) -> None:
+        """``impressions`` counts what the listings show (by default a counter of its own,
+        which the caller must ``start`` and ``stop``, or ``flush``)."""
         self.sessions = sessions
         self.feed = feed
         self.library = library
@@ -169,6 +172,7 @@ class SurveyOffers:
         self._link_secret: bytes | None = None
         self.clock = clock
         self.max_surveys = max_surveys
+        self.impressions = impressions or ImpressionCounter(sessions)
         self.sources = AttributeSources(sessions, library, networks, clock)
         # Library order is asking order; network questions come after it (askable_missing).
         self._asking_order = {question.key: place for place, question in enumerate(library)}
@@ -194,7 +198,8 @@ class SurveyOffers:
         """Everything ``GET /v1/client/actions`` answers for this caller; counts the surveys
         listed as impressions."""
         app, user = caller.app, caller.user
-        restriction, state, bonus_open = self._start(caller, context, now)
+        with stage("profile"):
+            restriction, state, bonus_open = self._start(caller, context, now)
         start_bonus = app.start_bonus_reward if bonus_open else None
         if restriction is not None:
             return ActionsResult(not user.entered_survey, start_bonus, restriction, (), None)
@@ -204,14 +209,16 @@ class SurveyOffers:
             question = AskedQuestion(LIBRARY_NETWORK_ID, standard, True, in_bonus, 0.0, 1)
             return ActionsResult(not user.entered_survey, start_bonus, None, (), question)
         matched = self._match(state, app, now)
-        shown = self._shown(matched, state, context)
-        qualification_candidate = self._qualification(
-            matched.unlock, state, context.country, in_bonus
-        )
-        surveys, qualification = self._sequence(
-            shown, qualification_candidate, caller, context, state, base_url, now, in_bonus
-        )
-        self._count(app, surveys, now)
+        with stage("listing"):
+            shown = self._shown(matched, state, context)
+            qualification_candidate = self._qualification(
+                matched.unlock, state, context.country, in_bonus
+            )
+            surveys, qualification = self._sequence(
+                shown, qualification_candidate, caller, context, state, base_url, now, in_bonus
+            )
+        with stage("impressions"):
+            self._count(app, surveys, now)
         return ActionsResult(not user.entered_survey, start_bonus, None, surveys, qualification)
 
     def listing(
@@ -228,18 +235,21 @@ class SurveyOffers:
         counts them as impressions. Unlike ``actions``, a user without the standard profile
         is not sent to it first."""
         app = caller.app
-        restriction, state, bonus_open = self._start(caller, context, now)
+        with stage("profile"):
+            restriction, state, bonus_open = self._start(caller, context, now)
         start_bonus = app.start_bonus_reward if bonus_open else None
         if restriction is not None:
             return SurveyListing(restriction, start_bonus, ())
         matched = self._match(state, app, now, excluded_networks)
-        surveys = tuple(
-            self._listed(item, rated, missing, caller, context, state, base_url, now, position)
-            for position, (item, rated, missing) in enumerate(
-                self._shown(matched, state, context), start=1
+        with stage("listing"):
+            surveys = tuple(
+                self._listed(item, rated, missing, caller, context, state, base_url, now, position)
+                for position, (item, rated, missing) in enumerate(
+                    self._shown(matched, state, context), start=1
+                )
             )
-        )
-        self._count(app, surveys, now)
+        with stage("impressions"):
+            self._count(app, surveys, now)
         return SurveyListing(None, start_bonus, surveys)
 
     def _start(
@@ -360,42 +370,46 @@ class SurveyOffers:
         observed = self._observed_outcomes(now)
         with self.feed.lock:
             matcher = self.feed.matcher
-            result = matcher.match(state.profile, now)
-            slots = np.flatnonzero(self._open_to(state, result.eligible | result.unknown))
-            listing = matcher.listing(slots)
-            if excluded_networks:
-                excluded = [i for i, n in enumerate(matcher.networks) if n in excluded_networks]
-                slots = slots[~np.isin(listing.network, excluded)]
+            with stage("match"):
+                result = matcher.match(state.profile, now)
+            with stage("rank"):
+                slots = np.flatnonzero(self._open_to(state, result.eligible | result.unknown))
                 listing = matcher.listing(slots)
-            waiting = result.unknown[slots] & ~result.prescreened[slots]
-            single = result.single_missing[slots]
-            paid, qualified = self._observed_columns(observed, slots, matcher.slot_of)
-            ranked = rank_columns(
-                value=self._values(listing.cpi_micros, app),
-                loi_minutes=listing.loi_minutes,
-                incidence_rate=listing.incidence_rate,
-                known_qualified=result.exact[slots],
-                paid=paid,
-                qualified=qualified,
-                network_order=_string_order(matcher.networks)[listing.network],
-                ids=listing.id,
-            )
-            best: list[_Found] = []
-            for position in ranked.order[: self.max_surveys].tolist():
-                slot = int(slots[position])
-                opportunity = self.feed.opportunities.get(matcher.key_of(slot))
-                if opportunity is None:
-                    continue
-                missing: frozenset[int] = frozenset()
-                if waiting[position]:
-                    missing = (
-                        frozenset({int(single[position])})
-                        if single[position] >= 0
-                        else matcher.missing_attributes(result, slot)
+                if excluded_networks:
+                    excluded = [i for i, n in enumerate(matcher.networks) if n in excluded_networks]
+                    slots = slots[~np.isin(listing.network, excluded)]
+                    listing = matcher.listing(slots)
+                waiting = result.unknown[slots] & ~result.prescreened[slots]
+                single = result.single_missing[slots]
+                paid, qualified = self._observed_columns(observed, slots, matcher.slot_of)
+                ranked = rank_columns(
+                    value=self._values(listing.cpi_micros, app),
+                    loi_minutes=listing.loi_minutes,
+                    incidence_rate=listing.incidence_rate,
+                    known_qualified=result.exact[slots],
+                    paid=paid,
+                    qualified=qualified,
+                    network_order=_string_order(matcher.networks)[listing.network],
+                    ids=listing.id,
+                )
+                best: list[_Found] = []
+                for position in ranked.order[: self.max_surveys].tolist():
+                    slot = int(slots[position])
+                    opportunity = self.feed.opportunities.get(matcher.key_of(slot))
+                    if opportunity is None:
+                        continue
+                    missing: frozenset[int] = frozenset()
+                    if waiting[position]:
+                        missing = (
+                            frozenset({int(single[position])})
+                            if single[position] >= 0
+                            else matcher.missing_attributes(result, slot)
+                        )
+                    estimate = ranked.estimate_at(position)
+                    fitted = matcher.fitted_quotas(result, opportunity)
+                    best.append(
+                        _Found(opportunity, estimate, bool(waiting[position]), missing, fitted)
                     )
-                estimate = ranked.estimate_at(position)
-                fitted = matcher.fitted_quotas(result, opportunity)
-                best.append(_Found(opportunity, estimate, bool(waiting[position]), missing, fitted))
         return _Matched(best, unlock_by_attribute(ranked.score, waiting, single))
 
     def _open_to(self, state: UserState, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
@@ -597,9 +611,7 @@ class SurveyOffers:
     def _count(self, app: App, surveys: Sequence[ListedSurvey], now: datetime) -> None:
         if not surveys or app.id is None:
             return
-        counts = Counter(survey.network.id for survey in surveys)
-        with transaction(self.sessions) as session:
-            count_impressions(session, app.id, counts, now)
+        self.impressions.add(app.id, Counter(survey.network.id for survey in surveys), now)
 
     def _observed_outcomes(self, now: datetime) -> Mapping[tuple[str, int], ObservedOutcomes]:
         with self._observed_lock:
