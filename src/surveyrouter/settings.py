@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         le=3600,
         description="How often each API process adds the impressions it counted to the store.",
     )
+    app_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long an API process keeps an app it read by token; an operator's "
+        "change to an app reaches every process within this time (0: read it every call).",
+    )
     sync_enabled: bool = Field(
         default=True,
         description="Run the sync workers inside `serve` (off when `surveyrouter sync` runs).",

@@ -27,7 +27,7 @@ from surveyrouter.store.users import remember_context
 router = APIRouter(prefix="/v1/client", tags=["client"])
 
 
-def get_offers(request: Request) -> SurveyOffers:
+async def get_offers(request: Request) -> SurveyOffers:  # async: no thread-pool hop
     offers: SurveyOffers = request.app.state.offers
     return offers
 

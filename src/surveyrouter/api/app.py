@@ -35,6 +35,7 @@ from surveyrouter.bootstrap import Runtime, entry_links, survey_offers
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.sandbox.app import create_sandbox_app
 from surveyrouter.sandbox.exchange import SandboxExchange
+from surveyrouter.services.callers import AppsByToken
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.settings import SANDBOX_MOUNT
 from surveyrouter.workers.loops import BackgroundLoops
@@ -80,6 +81,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.apps_by_token = AppsByToken(runtime.settings.app_cache_seconds)
     geo = GeoLookups.from_settings(runtime.settings)
     app.state.geo = geo
     app.state.sandbox = sandbox

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Query
+from fastapi import Depends, Header, HTTPException, Query, Request
 
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.clock import utc_now
@@ -15,6 +15,7 @@ from surveyrouter.stage_timing import stage
 
 
 def client_caller(
+    request: Request,
     runtime: RuntimeDep,
     x_api_token: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_user_id: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -31,7 +32,9 @@ def client_caller(
         raise HTTPException(401, "missing user id: send X-User-Id or ?uid=")
     try:
         with stage("auth"):
-            return identify(runtime.sessions, api_token, user_id, utc_now)
+            return identify(
+                runtime.sessions, api_token, user_id, utc_now, request.app.state.apps_by_token
+            )
     except UnknownApiToken as error:
         raise HTTPException(401, str(error)) from error
     except UserIdInvalid as error:

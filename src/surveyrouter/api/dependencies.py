@@ -13,7 +13,9 @@ from surveyrouter.domain.questions import QuestionLibrary
 from surveyrouter.store.question_library import load_question_library
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that only read the app's state are ``async``: FastAPI runs a plain ``def``
+# dependency in its thread pool, a hop that costs more than the lookup.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -23,7 +25,7 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
         yield session
 
 
-def get_library() -> QuestionLibrary:
+async def get_library() -> QuestionLibrary:
     return load_question_library()
 
 

@@ -258,10 +258,12 @@ class SurveyOffers:
         """What every listing reads first: the restriction, the user's state, and whether the
         app's start bonus is still to be earned."""
         restriction = restriction_for(caller.app, caller.user, context, now)
+        has_bonus = caller.app.has_start_bonus
         with self.sessions() as session:
-            bonus_paid = start_bonus_paid(session, caller.user.id)
+            # The ledger is asked only when there is a bonus to have been paid.
+            bonus_open = has_bonus and not start_bonus_paid(session, caller.user.id)
             state = self._state(session, caller, context, now)
-        return restriction, state, caller.app.has_start_bonus and not bonus_paid
+        return restriction, state, bonus_open
 
     def next_profile_question(self, state: UserState, country: str) -> Question | None:
         """The next library question the user has not answered or skipped: the standard
