@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from surveyrouter.api import create_app
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.clicks import Click, ClickStatus, LeaveReason
+from surveyrouter.domain.impressions import read_impression, sign_impression
 from surveyrouter.services.apps import create_app as create_publisher_app
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.store.clicks import user_clicks
@@ -27,6 +29,8 @@ from surveyrouter.store.ledger import user_entries
 from surveyrouter.store.questions import (
     network_question_key,
 )
+from surveyrouter.store.schema import V2ClickRow
+from surveyrouter.store.server_secrets import CLICK_LINK_SECRET, server_secret
 from surveyrouter.store.users import find_user
 from surveyrouter.store.v2_clicks import get_v2_click
 from tests.integration.test_client_actions import (
@@ -373,6 +377,58 @@ def test_malformed_impressions_are_400_and_tampered_ones_403(wall: Wall) -> None
         path = f"/v2/client/clicks?{urlencode(params)}"
         assert_error_envelope(wall.http.get(path, follow_redirects=False), status)
         assert_error_envelope(wall.http.post(path), status)
+    assert user_visits(wall) == []
+
+
+def test_a_click_adds_its_own_tags_to_the_listings(wall: Wall) -> None:
+    survey = listed(wall, "1-12872", tags="campaign=spring&placement=home")
+    clicked = create_click(
+        wall, f"{survey['click_url']}&{urlencode({'tags': 'Placement=Banner&ab=b'})}"
+    )
+
+    with wall.runtime.sessions() as session:
+        stored = get_v2_click(session, clicked)
+    assert stored is not None
+    assert dict(stored.tags) == {"campaign": "spring", "placement": "banner", "ab": "b"}
+
+
+@pytest.mark.parametrize(
+    ("tags", "rule"),
+    [
+        ("hash=x", "reserved"),
+        ("k=v&k=w", "given twice"),
+        ("&".join(f"k{n}=v" for n in range(9)), "the listing's and the click's together"),
+    ],
+)
+def test_click_tags_that_break_a_rule_are_400_and_make_no_click(
+    wall: Wall, tags: str, rule: str
+) -> None:
+    survey = listed(wall, "1-12872", tags="campaign=spring&placement=home")
+    path = f"{survey['click_url']}&{urlencode({'tags': tags})}"
+    for response in (wall.http.get(path, follow_redirects=False), wall.http.post(path)):
+        body = assert_error_envelope(response, "400 Bad Request")
+        assert rule in str(body["error"])
+    with wall.runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(V2ClickRow)) == 0
+
+
+def test_an_expired_impression_sends_the_browser_to_the_termination_url_and_the_api_410(
+    wall: Wall,
+) -> None:
+    survey = listed(wall, "1-13231")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(survey["click_url"]).query).items()}
+    now = datetime.now(UTC)
+    with wall.runtime.sessions() as session:
+        secret = server_secret(session, CLICK_LINK_SECRET, now)
+    impression = read_impression(secret, query["i"], query["s"], now)
+    old = sign_impression(secret, replace(impression, issued_at=now - timedelta(days=2)))
+    path = f"/v2/client/clicks?{urlencode({'i': old, 's': query['s']})}"
+
+    opened = wall.http.get(path, follow_redirects=False)
+    assert opened.status_code == 307
+    target = urlsplit(opened.headers["location"])
+    assert parse_qs(target.query)["reason"] == ["expired_link"]
+    assert_error_envelope(wall.http.post(path), "410 Gone")
     assert user_visits(wall) == []
 
 

@@ -9,7 +9,13 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
-from surveyrouter.api.client_auth import ClientCaller
+from surveyrouter.api.client_auth import (
+    ApiTokenHeader,
+    ApiTokenQuery,
+    UserIdHeader,
+    UserIdQuery,
+    authenticate,
+)
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.client_context import (
@@ -75,8 +81,11 @@ def request_ip(request: Request) -> str | None:
 
 def client_request(
     request: Request,
-    caller: ClientCaller,
     runtime: RuntimeDep,
+    x_api_token: ApiTokenHeader = None,
+    x_user_id: UserIdHeader = None,
+    token: ApiTokenQuery = None,
+    uid: UserIdQuery = None,
     platform: Text = None,
     os: Text = None,
     sdk: Text = None,
@@ -87,6 +96,7 @@ def client_request(
 ) -> ClientRequest:
     """The caller and their resolved context; what changed about the user is remembered.
     An unknown ``platform``/``os``/``sdk`` or a malformed override is 400 naming it."""
+    caller = authenticate(request, runtime, x_api_token, x_user_id, token, uid)
     parameters = ClientParameters(
         ip=request_ip(request),
         user_agent=request.headers.get("user-agent"),
@@ -99,11 +109,28 @@ def client_request(
         client_ip=client_ip,
         client_useragent=client_useragent,
     )
+    return _in_context(request, caller, runtime, parameters)
+
+
+def caller_request(request: Request, caller: Caller, runtime: Runtime) -> ClientRequest:
+    """``client_request`` for a caller known otherwise (a signed survey link or impression
+    names them), in the context the request itself shows: no query overrides."""
+    parameters = ClientParameters(
+        ip=request_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        accept_language=request.headers.get("accept-language"),
+    )
+    return _in_context(request, caller, runtime, parameters)
+
+
+def _in_context(
+    request: Request, caller: Caller, runtime: Runtime, parameters: ClientParameters
+) -> ClientRequest:
     with stage("context"):
-        return _client_request(request, caller, runtime, parameters)
+        return _resolve(request, caller, runtime, parameters)
 
 
-def _client_request(
+def _resolve(
     request: Request, caller: Caller, runtime: Runtime, parameters: ClientParameters
 ) -> ClientRequest:
     geo: GeoLookups = request.app.state.geo

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from surveyrouter.api.actions import OffersDep
-from surveyrouter.api.client_context import UnrestrictedRequestDep, client_request
+from surveyrouter.api.client_context import UnrestrictedRequestDep, caller_request
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
@@ -65,7 +65,7 @@ def open_link(
     caller = _link_caller(runtime, str(link.app_id), link.uid)
     if caller is None:
         raise HTTPException(403, "the survey link names no known user")
-    call = client_request(request, caller, runtime)
+    call = caller_request(request, caller, runtime)
     if call.context.anonymous_ip:
         raise HTTPException(406, "vpn detected")
     try:

@@ -17,11 +17,11 @@ from surveyrouter.api.client import AnswerValue
 from surveyrouter.api.client_context import (
     ClientRequest,
     UnrestrictedRequestDep,
-    client_request,
+    caller_request,
 )
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
-from surveyrouter.api.v2 import SurveyDetailsOut, details_out
+from surveyrouter.api.v2 import SurveyDetailsOut, TagsQuery, details_out
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.clicks import LeaveReason
 from surveyrouter.domain.impressions import (
@@ -31,10 +31,12 @@ from surveyrouter.domain.impressions import (
     read_impression,
 )
 from surveyrouter.domain.questions import AnswerInvalid, Question
+from surveyrouter.domain.tags import TagsInvalid, parse_tags
 from surveyrouter.domain.v2_clicks import V2Click
 from surveyrouter.domain.validation_info import validation_info
+from surveyrouter.services.callers import Caller
 from surveyrouter.services.profile_answers import QuestionNotSkippable
-from surveyrouter.services.survey_entry import CannotOpen
+from surveyrouter.services.survey_entry import CannotOpen, termination_url
 from surveyrouter.services.v2_clicks import (
     ClickFlow,
     ClickStep,
@@ -141,16 +143,21 @@ def open_click(
     flow: FlowDep,
     i: ImpressionToken = None,
     s: SessionToken = None,
+    tags: TagsQuery = None,
 ) -> RedirectResponse:
     """Make a click and follow it: 307 to the exchange's entry link when nothing is left to
     ask, else to the termination URL with the reason (``missing_answers`` and the click id:
-    answer through ``/v2/client/clicks/{id}``). A token we did not sign is 403."""
+    answer through ``/v2/client/clicks/{id}``). A token we did not sign is 403; one of ours
+    that has expired sends the user, who followed an old listing, to the termination URL
+    with ``reason=expired_link``, as an expired v1 link does."""
     now = utc_now()
+    expired = _expired_impression_caller(flow, i, s, now)
+    if expired is not None:
+        fallback = str(request.url_for("survey_unavailable"))
+        url = termination_url(expired.app, fallback, {"reason": "expired_link"})
+        return RedirectResponse(url, status_code=307)
     call, impression = _impression_call(request, runtime, flow, i, s, now)
-    try:
-        click = flow.create(call.caller, impression, now)
-    except CannotOpen as error:
-        raise HTTPException(404, error.message) from error
+    click = _create(flow, call, impression, tags, now)
     step = flow.step(call.caller, call.context, click, now)
     redirect = step.redirect or flow.termination(call.caller, click, "missing_answers")
     return RedirectResponse(redirect.url, status_code=307)
@@ -163,14 +170,12 @@ def post_click(
     flow: FlowDep,
     i: ImpressionToken = None,
     s: SessionToken = None,
+    tags: TagsQuery = None,
 ) -> Envelope[ClickCreated]:
     """Make a click and return its id, without redirecting."""
     now = utc_now()
     call, impression = _impression_call(request, runtime, flow, i, s, now)
-    try:
-        click = flow.create(call.caller, impression, now)
-    except CannotOpen as error:
-        raise HTTPException(404, error.message) from error
+    click = _create(flow, call, impression, tags, now)
     return ok(ClickCreated(id=click.id))
 
 
@@ -231,6 +236,33 @@ def start_bonus_complete() -> HTMLResponse:
     )
 
 
+def _create(
+    flow: ClickFlow, call: ClientRequest, impression: Impression, tags: str | None, now: datetime
+) -> V2Click:
+    """The click, with the listing's tags and the click's own (400 when together they break
+    a rule); 404 when the survey cannot be opened any more."""
+    try:
+        return flow.create(call.caller, impression, now, parse_tags(tags))
+    except TagsInvalid as error:
+        raise HTTPException(400, f"tags: {error}") from error
+    except CannotOpen as error:
+        raise HTTPException(404, error.message) from error
+
+
+def _expired_impression_caller(
+    flow: ClickFlow, token: str | None, session_id: str | None, now: datetime
+) -> Caller | None:
+    """Who an authentic but expired impression was listed for, if it is one."""
+    if not token or not session_id:
+        return None
+    try:
+        read_impression(flow.offers.link_secret, token, session_id, now)
+    except ImpressionInvalid as error:
+        if error.impression is not None:
+            return flow.impression_caller(error.impression)
+    return None
+
+
 def _impression_call(
     request: Request,
     runtime: RuntimeDep,
@@ -249,7 +281,7 @@ def _impression_call(
     caller = flow.impression_caller(impression)
     if caller is None:
         raise HTTPException(403, "the impression names no known user")
-    call = client_request(request, caller, runtime)
+    call = caller_request(request, caller, runtime)
     if call.context.anonymous_ip:
         raise HTTPException(406, "vpn detected")
     return call, impression

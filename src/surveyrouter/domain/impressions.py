@@ -44,9 +44,11 @@ class ImpressionInvalid(ValueError):
     """An impression that cannot be clicked. ``reason``: ``malformed`` (not one of ours in
     shape), ``forged`` (the signature or the session does not match) or ``expired``."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, impression: Impression | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        # An expired impression is still ours (its signature checked): who it was for.
+        self.impression = impression
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,7 @@ def read_impression(
     if impression.issued_at > now + CLOCK_SKEW:
         raise ImpressionInvalid("forged", "the impression was issued in the future")
     if now - impression.issued_at > validity:
-        raise ImpressionInvalid("expired", "the impression has expired")
+        raise ImpressionInvalid("expired", "the impression has expired", impression)
     return impression
 
 

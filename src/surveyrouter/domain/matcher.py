@@ -318,6 +318,8 @@ class Matcher:
         self._excluding_project: dict[int, set[int]] = {}
         self._excluding_category: dict[int, set[int]] = {}
         self._exclusions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+        # Per opportunity slot, what ``fitted_quotas`` reads: worked out on first use.
+        self._quota_plans: dict[int, _QuotaPlan] = {}
 
     # ---------------------------------------------------------------- maintenance
 
@@ -446,6 +448,7 @@ class Matcher:
         bucket = self._buckets[int(self._opportunity_bucket_of.data[slot])]
         bucket.clear(int(self._opportunity_row_of.data[slot]), TRUE_SLOT, SINK_OPPORTUNITY)
         self._project.data[slot] = _INT64_MIN
+        self._quota_plans.pop(slot, None)
         projects, categories = self._exclusions.pop(slot, (frozenset(), frozenset()))
         for project in projects:
             self._excluding_project[project].discard(slot)
@@ -847,25 +850,48 @@ class Matcher:
         None when the index holds no atom for some cell: a group that compiled to TRUE (an
         object without cells) keeps none for its other objects. The reference must answer.
         """
+        slot = self.slot_of(opportunity.network, opportunity.id)
+        plan = None if slot is None else self._quota_plans.get(slot)
+        if plan is None or not self._plan_holds(plan):
+            plan = self._quota_plan(opportunity)
+            if plan is None:
+                return None
+            if slot is not None:
+                self._quota_plans[slot] = plan
+        node_lo = result.node_lo
         fitted: list[str] = []
-        for group in opportunity.quotas:
-            for quota in group:
-                if not quota.is_open or quota.id in fitted:
-                    continue
-                truths = [self._known_true(result, c) for c in opportunity.resolve(quota.cell_tags)]
-                if None in truths:
-                    return None
-                if all(truths):
-                    fitted.append(quota.id)
+        for quota_id, atoms in plan:
+            if quota_id not in fitted and all(
+                int(node_lo[atom]) >> SHIFT == TRUE_V for atom, _key in atoms
+            ):
+                fitted.append(quota_id)
         return tuple(fitted)
 
-    def _known_true(self, result: MatchResult, cell: Cell) -> bool | None:
-        if cell.is_opaque:
-            return True  # as in the reference: the exchange prescreens it, it does not fail
-        atom = self._atoms.get(_atom_key(cell, True))
-        if atom is None:
-            return None
-        return int(result.node_lo[atom]) >> SHIFT == TRUE_V
+    def _quota_plan(self, opportunity: Opportunity) -> _QuotaPlan | None:
+        """Each open quota object's atoms, with the key each atom stands for; None when the
+        index holds no atom for some cell. Opaque cells are left out: as in the reference,
+        the exchange prescreens them, they do not fail."""
+        plan: list[tuple[str, tuple[tuple[int, AtomKey], ...]]] = []
+        for group in opportunity.quotas:
+            for quota in group:
+                if not quota.is_open:
+                    continue
+                atoms = []
+                for cell in opportunity.resolve(quota.cell_tags):
+                    if cell.is_opaque:
+                        continue
+                    atom = self._atoms.get(_atom_key(cell, True))
+                    if atom is None:
+                        return None
+                    atoms.append((atom, self._atoms_key(atom)))
+                plan.append((quota.id, tuple(atoms)))
+        return tuple(plan)
+
+    def _plan_holds(self, plan: _QuotaPlan) -> bool:
+        """Whether every atom a kept plan names is still the atom of its key: one the
+        opportunity does not reference itself can be freed, and its slot reused, by others."""
+        definition = self._definition
+        return all(definition[atom] is key for _id, atoms in plan for atom, key in atoms)
 
     def missing_attributes(self, result: MatchResult, slot: int) -> frozenset[int]:
         """The full set of missing attributes of one opportunity in ``result``."""
@@ -883,6 +909,10 @@ class Matcher:
             elif int(result.node_lo[node]) & LOW != LOW:
                 found.add(self._attribute_ids[int(result.node_lo[node]) & LOW])
         return frozenset(found)
+
+
+_QuotaPlan = tuple[tuple[str, tuple[tuple[int, "AtomKey"], ...]], ...]
+"""(quota object id, its (atom slot, atom key) pairs) per open quota object."""
 
 
 def _atom_key(cell: Cell, quota: bool) -> AtomKey:

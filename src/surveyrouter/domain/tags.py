@@ -69,3 +69,15 @@ def check_tag(key: str, value: str) -> None:
             raise TagsInvalid(
                 f"tag {part} {text[:20]!r}… is longer than {MAX_TAG_LENGTH} characters"
             )
+
+
+def merge_tags(listed: Tags, clicked: Tags) -> Tags:
+    """The listing's tags with the click's added (a key the click names again takes the
+    click's value); together they keep the limit of ``MAX_TAGS``."""
+    merged = {**listed, **clicked}
+    if len(merged) > MAX_TAGS:
+        raise TagsInvalid(
+            f"at most {MAX_TAGS} tags are allowed, the listing's and the click's together; "
+            f"got {len(merged)}"
+        )
+    return MappingProxyType(merged)

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session, sessionmaker
 
-from surveyrouter.domain.apps import App, Currency
+from surveyrouter.domain.apps import App
 from surveyrouter.domain.categories import Category, CategoryCatalog
 from surveyrouter.domain.client_context import ClientContext
 from surveyrouter.domain.money import format_amount, publisher_cpi, user_value
@@ -56,6 +56,7 @@ from surveyrouter.services.user_state import (
     UserState,
     load_user_state,
 )
+from surveyrouter.services.user_values import UserValues
 from surveyrouter.stage_timing import stage
 from surveyrouter.store.clicks import observed_outcomes
 from surveyrouter.store.networks import Network
@@ -66,7 +67,6 @@ DEFAULT_MAX_SURVEYS = 50
 # about once a minute rather than on every request.
 OBSERVED_WINDOW = timedelta(days=30)
 OBSERVED_REFRESH = timedelta(seconds=60)
-MICROS_PER_DOLLAR = Decimal(1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +179,7 @@ class SurveyOffers:
         self._observed: Mapping[tuple[str, int], ObservedOutcomes] = {}
         self._observed_at: datetime | None = None
         self._observed_lock = threading.Lock()
-        self._value_tables: dict[tuple[Decimal, Currency] | None, dict[int, float]] = {}
-        self._values_lock = threading.Lock()
+        self._user_values = UserValues()
 
     @property
     def link_secret(self) -> bytes:
@@ -432,20 +431,7 @@ class SurveyOffers:
         ``money`` as a float, worked out once per CPI and app settings and kept (a market has
         a few thousand distinct CPIs at most)."""
         terms = None if app is None else (app.revenue_share, app.currency)
-        distinct, inverse = np.unique(cpi_micros, return_inverse=True)
-        table = np.empty(len(distinct), dtype=np.float64)
-        with self._values_lock:
-            known = self._value_tables.setdefault(terms, {})
-            for index, micros in enumerate(distinct.tolist()):
-                value = known.get(micros)
-                if value is None:
-                    cpi = Decimal(micros) / MICROS_PER_DOLLAR
-                    if app is not None:
-                        cpi = user_value(publisher_cpi(cpi, app.revenue_share), app.currency)
-                    value = known[micros] = float(cpi)
-                table[index] = value
-        values: npt.NDArray[np.float64] = table[inverse]
-        return values
+        return self._user_values.column(cpi_micros, terms)
 
     @staticmethod
     def _observed_columns(

@@ -23,6 +23,7 @@ from surveyrouter.domain.clicks import LeaveReason
 from surveyrouter.domain.client_context import ClientContext
 from surveyrouter.domain.impressions import ClickType, Impression
 from surveyrouter.domain.questions import Question
+from surveyrouter.domain.tags import NO_TAGS, Tags, merge_tags
 from surveyrouter.domain.v2_clicks import V2Click, V2ClickState
 from surveyrouter.services.actions import SurveyOffers
 from surveyrouter.services.callers import Caller, known_caller
@@ -106,9 +107,13 @@ class ClickFlow:
         """The app's user an impression was listed for, if both still exist."""
         return known_caller(self.offers.sessions, impression.app_id, impression.uid)
 
-    def create(self, caller: Caller, impression: Impression, now: datetime) -> V2Click:
-        """A new v2 click from the impression; clicking the same one twice is two clicks
-        (the second survey click then ends as a duplicate)."""
+    def create(
+        self, caller: Caller, impression: Impression, now: datetime, tags: Tags = NO_TAGS
+    ) -> V2Click:
+        """A new v2 click from the impression, carrying the listing's tags and the click's own
+        ``tags`` (``merge_tags``: raises ``TagsInvalid``); clicking the same one twice is two
+        clicks (the second survey click then ends as a duplicate)."""
+        click_tags = merge_tags(impression.tags, tags)
         network_id = None
         if impression.network_api_id is not None:
             network = self.offers.networks_by_api_id.get(impression.network_api_id)
@@ -125,7 +130,7 @@ class ClickFlow:
             session_id=impression.session_id,
             created_at=now,
             updated_at=now,
-            tags=impression.tags,
+            tags=click_tags,
         )
         with transaction(self.offers.sessions) as session:
             add_v2_click(session, click)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from surveyrouter.store.db import upsert
@@ -36,13 +37,21 @@ def put_skip(session: Session, user_id: int, question_key: str, at: datetime) ->
 
 def user_answers(session: Session, user_id: int) -> dict[str, StoredAnswer]:
     """Every answer and skip of the user, by question key."""
-    rows = session.scalars(select(UserAnswerRow).where(UserAnswerRow.user_id == user_id))
+    rows = session.execute(_USER_ANSWERS, {"user_id": user_id})
     return {
         row.question_key: StoredAnswer(
             row.question_key, tuple(row.answer), row.skipped, row.answered_at
         )
         for row in rows
     }
+
+
+# Read on every Get Actions call: built once (building a statement costs more than running it)
+# and read as plain rows, not ORM objects.
+_ANSWERS = cast(Table, UserAnswerRow.__table__)
+_USER_ANSWERS = select(
+    _ANSWERS.c.question_key, _ANSWERS.c.answer, _ANSWERS.c.skipped, _ANSWERS.c.answered_at
+).where(_ANSWERS.c.user_id == bindparam("user_id"))
 
 
 def _write(

@@ -4,12 +4,16 @@ and counted per opportunity for ranking."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Row,
     String,
+    Table,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -80,13 +84,16 @@ def get_click(session: Session, click_id: str, *, for_update: bool = False) -> C
 
 def user_clicks(session: Session, user_id: int) -> list[Click]:
     """Every click of the user, oldest first: their participation history."""
-    rows = session.scalars(
-        select(ClickRow)
-        .where(ClickRow.user_id == user_id)
-        .order_by(ClickRow.created_at, ClickRow.id)
-        .execution_options(populate_existing=True)
-    )
-    return [_click(row) for row in rows]
+    return [_click(row) for row in session.execute(_USER_CLICKS, {"user_id": user_id})]
+
+
+# Read on every Get Actions call: built once, read as plain rows rather than ORM objects.
+_CLICKS = cast(Table, ClickRow.__table__)
+_USER_CLICKS = (
+    select(_CLICKS)
+    .where(_CLICKS.c.user_id == bindparam("user_id"))
+    .order_by(_CLICKS.c.created_at, _CLICKS.c.id)
+)
 
 
 def end_click(
@@ -248,7 +255,7 @@ def _past_abandon_at(dialect: str, now: datetime) -> ColumnElement[bool]:
     return type_coerce(ClickRow.created_at, DateTime(timezone=True)) + interval <= moment
 
 
-def _click(row: ClickRow) -> Click:
+def _click(row: ClickRow | Row[Any]) -> Click:
     return Click(
         id=row.id,
         app_id=row.app_id,

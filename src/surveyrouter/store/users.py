@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from surveyrouter.domain.opportunity import Device
@@ -41,8 +42,15 @@ def user_on_sight(session: Session, app_id: int, uid: str, at: datetime) -> tupl
 
 
 def find_user(session: Session, app_id: int, uid: str) -> User | None:
-    row = _find(session, app_id, uid)
+    # Every client call reads its user: a prebuilt Core statement, rows rather than objects.
+    row = session.execute(_USER_BY_UID, {"app_id": app_id, "uid": uid}).first()
     return _user(row) if row is not None else None
+
+
+_USERS = cast(Table, UserRow.__table__)
+_USER_BY_UID = select(_USERS).where(
+    _USERS.c.app_id == bindparam("app_id"), _USERS.c.uid == bindparam("uid")
+)
 
 
 def user_by_id(session: Session, user_id: int) -> User:
@@ -93,7 +101,7 @@ def _find(session: Session, app_id: int, uid: str) -> UserRow | None:
     ).first()
 
 
-def _user(row: UserRow) -> User:
+def _user(row: UserRow | Row[Any]) -> User:
     return User(
         id=row.id,
         app_id=row.app_id,

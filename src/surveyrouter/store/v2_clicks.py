@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from surveyrouter.domain.impressions import ClickType
@@ -94,12 +94,14 @@ def hide_survey(
 
 def hidden_surveys(session: Session, user_id: int) -> frozenset[tuple[str, int]]:
     """The (network, opportunity) pairs the user hid."""
-    rows = session.execute(
-        select(HiddenSurveyRow.network_id, HiddenSurveyRow.opportunity_id).where(
-            HiddenSurveyRow.user_id == user_id
-        )
-    )
+    rows = session.execute(_HIDDEN, {"user_id": user_id})
     return frozenset((network_id, int(opportunity_id)) for network_id, opportunity_id in rows)
+
+
+# Read on every listing: built once.
+_HIDDEN = select(HiddenSurveyRow.network_id, HiddenSurveyRow.opportunity_id).where(
+    HiddenSurveyRow.user_id == bindparam("user_id")
+)
 
 
 def _v2_click(row: V2ClickRow) -> V2Click:

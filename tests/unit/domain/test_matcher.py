@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from surveyrouter.domain.matcher import Matcher
-from surveyrouter.domain.opportunity import Device, Opportunity, OpportunityStatus
+from surveyrouter.domain.opportunity import (
+    Cell,
+    CellKind,
+    Device,
+    Opportunity,
+    OpportunityStatus,
+    QuotaObject,
+)
 from surveyrouter.domain.profile import Gender, Profile
 from surveyrouter.domain.targeting import Result, evaluate
 from surveyrouter.networks.rex.opportunities import parse_opportunity
@@ -180,3 +187,50 @@ def test_an_opportunity_the_index_cannot_hold_leaves_it_unchanged() -> None:
         matcher.add([replace(base, cpi=Decimal("-1"))])
     assert len(matcher) == 0
     assert matcher.slot_of("test", 7) is None
+
+
+def test_fitted_quotas_kept_for_an_opportunity_notice_an_atom_freed_and_reused_by_others() -> None:
+    """An opportunity whose quota group folded to TRUE (an object without cells) does not hold
+    its other objects' atoms; another opportunity's may stand in, and later be freed and its
+    slot reused. What ``fitted_quotas`` kept must not read the new atom as the old one."""
+
+    def quota_cell(value: str) -> Cell:
+        return Cell(tag=f"c{value}", attribute_id=100, kind=CellKind.VALUE, values=(value,))
+
+    def with_quotas(
+        opportunity_id: int, *objects: QuotaObject, cells: tuple[Cell, ...]
+    ) -> Opportunity:
+        return Opportunity(
+            network="test",
+            id=opportunity_id,
+            status=OpportunityStatus.OPEN,
+            country="US",
+            language="en",
+            cpi=Decimal("1.50"),
+            loi_minutes=10,
+            incidence_rate=50,
+            devices=frozenset({Device.MOBILE}),
+            live_link="https://example.invalid/start",
+            cells={cell.tag: cell for cell in cells},
+            quotas=(tuple(objects),),
+        )
+
+    one, two = quota_cell("1"), quota_cell("2")
+    folded = with_quotas(
+        1,
+        QuotaObject("q1", ("c1",), 5, OpportunityStatus.OPEN),
+        QuotaObject("q2", (), 5, OpportunityStatus.OPEN),
+        cells=(one,),
+    )
+    holder = with_quotas(2, QuotaObject("h", ("c1",), 5, OpportunityStatus.OPEN), cells=(one,))
+    profile = Profile(country="US", language="en", device=Device.MOBILE, answers={100: ("2",)})
+    expected = evaluate(folded, profile, AT, {}).matched_quotas
+    matcher = Matcher()
+    matcher.add([folded, holder])
+    assert matcher.fitted_quotas(matcher.match(profile, AT), folded) == expected == ("q2",)
+
+    matcher.remove([("test", 2)])
+    newcomer = with_quotas(3, QuotaObject("n", ("c2",), 5, OpportunityStatus.OPEN), cells=(two,))
+    matcher.add([newcomer])
+
+    assert matcher.fitted_quotas(matcher.match(profile, AT), folded) in (None, expected)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from surveyrouter.domain.tags import MAX_TAG_LENGTH, MAX_TAGS, TagsInvalid, parse_tags
+from surveyrouter.domain.tags import (
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    NO_TAGS,
+    TagsInvalid,
+    merge_tags,
+    parse_tags,
+)
 
 
 def test_keys_and_values_are_trimmed_and_lower_cased_in_order() -> None:
@@ -76,3 +83,21 @@ def test_the_callbacks_own_parameter_names_are_refused_as_keys(key: str) -> None
 def test_a_control_character_in_a_value_is_refused() -> None:
     with pytest.raises(TagsInvalid, match="control character"):
         parse_tags("source=a%00b")
+
+
+def test_a_clicks_tags_add_to_the_listings_and_win_on_a_shared_key() -> None:
+    listed = parse_tags("campaign=spring&placement=home")
+    assert dict(merge_tags(listed, parse_tags("placement=banner&ab=b"))) == {
+        "campaign": "spring",
+        "placement": "banner",
+        "ab": "b",
+    }
+    assert merge_tags(listed, NO_TAGS) == listed
+
+
+def test_together_the_listings_and_the_clicks_tags_keep_the_limit() -> None:
+    listed = parse_tags("&".join(f"l{n}=v" for n in range(6)))
+    clicked = parse_tags("&".join(f"c{n}=v" for n in range(4)))
+    assert len(merge_tags(listed, clicked)) == MAX_TAGS
+    with pytest.raises(TagsInvalid, match="together; got 11"):
+        merge_tags(listed, parse_tags("&".join(f"c{n}=v" for n in range(5))))
