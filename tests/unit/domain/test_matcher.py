@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -103,11 +104,11 @@ def test_incremental_updates_equal_a_fresh_index(data: st.DataObject) -> None:
         assert_agrees(matcher, live, profile, collections)
 
 
-def test_removed_opportunities_are_in_no_result() -> None:
-    matcher = Matcher()
-    opportunity = Opportunity(
+def mobile_us_opportunity(opportunity_id: int, **fields: Any) -> Opportunity:
+    """An open US/en mobile opportunity of network "test", with ``fields`` on top."""
+    return Opportunity(
         network="test",
-        id=1,
+        id=opportunity_id,
         status=OpportunityStatus.OPEN,
         country="US",
         language="en",
@@ -116,7 +117,13 @@ def test_removed_opportunities_are_in_no_result() -> None:
         incidence_rate=50,
         devices=frozenset({Device.MOBILE}),
         live_link="https://example.invalid/start",
+        **fields,
     )
+
+
+def test_removed_opportunities_are_in_no_result() -> None:
+    matcher = Matcher()
+    opportunity = mobile_us_opportunity(1)
     profile = Profile(
         country="US",
         language="en",
@@ -200,19 +207,8 @@ def test_fitted_quotas_kept_for_an_opportunity_notice_an_atom_freed_and_reused_b
     def with_quotas(
         opportunity_id: int, *objects: QuotaObject, cells: tuple[Cell, ...]
     ) -> Opportunity:
-        return Opportunity(
-            network="test",
-            id=opportunity_id,
-            status=OpportunityStatus.OPEN,
-            country="US",
-            language="en",
-            cpi=Decimal("1.50"),
-            loi_minutes=10,
-            incidence_rate=50,
-            devices=frozenset({Device.MOBILE}),
-            live_link="https://example.invalid/start",
-            cells={cell.tag: cell for cell in cells},
-            quotas=(tuple(objects),),
+        return mobile_us_opportunity(
+            opportunity_id, cells={cell.tag: cell for cell in cells}, quotas=(tuple(objects),)
         )
 
     one, two = quota_cell("1"), quota_cell("2")
