@@ -24,8 +24,10 @@ from surveyrouter.domain.clicks import Click, ClickStatus, LeaveReason
 from surveyrouter.domain.impressions import read_impression, sign_impression
 from surveyrouter.services.apps import create_app as create_publisher_app
 from surveyrouter.services.index_feed import IndexFeed
+from surveyrouter.services.rewards import start_bonus_transaction_id
 from surveyrouter.store.clicks import user_clicks
 from surveyrouter.store.ledger import user_entries
+from surveyrouter.store.outbox import get_callback
 from surveyrouter.store.questions import (
     network_question_key,
 )
@@ -478,6 +480,30 @@ def test_an_unpaid_start_bonus_leads_and_its_click_asks_until_it_is_paid(
         ("START_BONUS", Decimal(50))
     ]
     assert "start_bonus" not in {s["id"] for s in surveys(wall)["surveys"]}
+
+
+def test_a_start_bonus_listed_with_tags_pays_a_callback_that_carries_them(
+    runtime: Runtime, rex_fixtures: Path
+) -> None:
+    settings = {
+        "start_bonus_reward": Decimal(50),
+        "start_bonus_questions": 2,
+        "callback_url": "https://pub.example/cb?uid=[%UID%]&val=[%VAL%]&tx=[%TX%]",
+    }
+    for wall in serve_wall(runtime, rex_fixtures, settings):
+        bonus = surveys(wall, tags="campaign=spring")["surveys"][0]
+        assert bonus["type"] == "start_bonus"
+        click_id = create_click(wall, f"{bonus['click_url']}&{urlencode({'tags': 'ab=b'})}")
+        _asked, last = answer_until_redirect(wall, click_id)
+        assert last["redirect"]["type"] == "start_bonus"
+        with wall.runtime.sessions() as session:
+            assert wall.publisher.id is not None
+            user = find_user(session, wall.publisher.id, "user-1")
+            assert user is not None
+            callback = get_callback(session, start_bonus_transaction_id(user.id))
+        assert callback is not None
+        query = parse_qs(urlsplit(callback.url).query)
+        assert (query["campaign"], query["ab"], query["val"]) == (["spring"], ["b"], ["50"])
 
 
 def test_skipping_a_survey_hides_it_from_v1_and_v2_listings(wall: Wall) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.money import reward_start_bonus
 from surveyrouter.domain.questions import Question, validate_answer
+from surveyrouter.domain.tags import NO_TAGS, Tags
 from surveyrouter.domain.users import User
 from surveyrouter.services.rewards import (
     record_reward,
@@ -32,6 +33,7 @@ def answer_question(
     at: datetime,
     *,
     ip_address: str | None = None,
+    bonus_tags: Tags = NO_TAGS,
 ) -> tuple[str, ...]:
     """Validate the user's answer to ``question`` (a library question, or a network's own)
     and keep it under the question's key, replacing an earlier answer; returns the answer as
@@ -39,17 +41,19 @@ def answer_question(
     stores the same thing.
 
     The answer that completes the app's start-bonus questions pays the bonus, in the same
-    transaction (client API §3.5); it is paid once, however often the user answers."""
+    transaction (client API §3.5); it is paid once, however often the user answers. Its
+    callback carries ``bonus_tags``: the custom tags of the v2 start-bonus click the answer
+    was given in (client API §2.1)."""
     values = validate_answer(question, raw_values, at.date())
     with transaction(sessions) as session:
         put_answer(session, user.id, question.key, values, at)
         if app.has_start_bonus:
-            _pay_start_bonus(session, app, user, at, ip_address)
+            _pay_start_bonus(session, app, user, at, ip_address, bonus_tags)
     return values
 
 
 def _pay_start_bonus(
-    session: Session, app: App, user: User, at: datetime, ip_address: str | None
+    session: Session, app: App, user: User, at: datetime, ip_address: str | None, tags: Tags
 ) -> None:
     transaction_id = start_bonus_transaction_id(user.id)
     answered = sum(1 for answer in user_answers(session, user.id).values() if not answer.skipped)
@@ -61,7 +65,16 @@ def _pay_start_bonus(
         already_paid=start_bonus_paid(session, user.id),
     )
     if bonus is not None:
-        record_reward(session, app, user, bonus, transaction_id, at, ip_address=ip_address)
+        record_reward(
+            session,
+            app,
+            user,
+            bonus,
+            transaction_id,
+            at,
+            ip_address=ip_address,
+            extra_parameters=tags,
+        )
 
 
 def skip_question(

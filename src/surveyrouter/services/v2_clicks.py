@@ -174,6 +174,8 @@ class ClickFlow:
             values,
             now,
             ip_address=context.ip,
+            # A start bonus listed with tags pays with them, as a survey's reward does.
+            bonus_tags=click.tags if click.type is ClickType.START_BONUS else NO_TAGS,
         )
         with transaction(self.offers.sessions) as session:
             count_v2_answer(session, click.id, now)
