@@ -33,6 +33,8 @@ class User:
     banned_until: datetime | None = None
     ban_reason: str | None = None
     entered_survey: bool = False
+    # Changes whenever the user's answers, clicks or hidden surveys do (store.user_versions).
+    state_version: int = 0
 
     def banned_at(self, at: datetime) -> bool:
         return self.banned_until is not None and at < self.banned_until

@@ -54,6 +54,7 @@ from surveyrouter.services.user_state import (
     LIBRARY_NETWORK_ID,
     AttributeSources,
     UserState,
+    UserStates,
     load_user_state,
 )
 from surveyrouter.services.user_values import UserValues
@@ -174,6 +175,7 @@ class SurveyOffers:
         self.max_surveys = max_surveys
         self.impressions = impressions or ImpressionCounter(sessions)
         self.sources = AttributeSources(sessions, library, networks, clock)
+        self.states = UserStates()
         # Library order is asking order; network questions come after it (askable_missing).
         self._asking_order = {question.key: place for place, question in enumerate(library)}
         self._observed: Mapping[tuple[str, int], ObservedOutcomes] = {}
@@ -345,7 +347,9 @@ class SurveyOffers:
     def _state(
         self, session: Session, caller: Caller, context: ClientContext, now: datetime
     ) -> UserState:
-        return load_user_state(session, caller.user, context, self.sources.current(), now)
+        return load_user_state(
+            session, caller.user, context, self.sources.current(), now, self.states
+        )
 
     def _pending_standard(self, state: UserState, country: str) -> Question | None:
         for question in self.library.standard():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -176,23 +177,79 @@ def load_user_state(
     context: ClientContext,
     sources: Sequence[AttributeSource],
     now: datetime,
+    kept: UserStates | None = None,
 ) -> UserState:
-    """The user's answers, visits and targeting profile in this request's context."""
-    answers = user_answers(session, user.id)
-    clicks = user_clicks(session, user.id)
-    profile = profile_from_answers(
-        {key: answer.values for key, answer in answers.items() if not answer.skipped},
-        sources,
-        respondent_id=user.respondent_id,
-        country=context.country,
-        language=context.language,
-        device=context.device,
-        participation=participation(clicks, now),
-    )
+    """The user's answers, visits and targeting profile in this request's context; through
+    ``kept`` when given (what it holds for the user's state version, else read and kept)."""
+    stored = _read(session, user.id) if kept is None else kept.stored(session, user)
     return UserState(
         user=user,
-        answers=answers,
-        clicks=clicks,
-        profile=profile,
-        hidden=hidden_surveys(session, user.id),
+        answers=stored.answers,
+        clicks=stored.clicks,
+        profile=profile_from_answers(
+            {key: answer.values for key, answer in stored.answers.items() if not answer.skipped},
+            sources,
+            respondent_id=user.respondent_id,
+            country=context.country,
+            language=context.language,
+            device=context.device,
+            participation=participation(stored.clicks, now),
+        ),
+        hidden=stored.hidden,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """What the store holds of a user's state as of ``version`` (or later)."""
+
+    version: int
+    answers: Mapping[str, StoredAnswer]
+    clicks: Sequence[Click]
+    hidden: frozenset[tuple[str, int]]
+
+
+def _read(session: Session, user_id: int, version: int = 0) -> StoredState:
+    return StoredState(
+        version=version,
+        answers=user_answers(session, user_id),
+        clicks=tuple(user_clicks(session, user_id)),
+        hidden=hidden_surveys(session, user_id),
+    )
+
+
+class UserStates:
+    """The stored state of the users this process served lately, by user id, for as long as
+    their state version (on the user's row, read by every call anyway) is the one it was
+    read at: three reads fewer on a user's every call until they answer, click or hide.
+
+    A state is read after the row that gave its version, so it is never older than that
+    version says; a write in between only makes the next call read again. The profile is not
+    kept: it depends on the call's context and, through abandoned visits, on the clock.
+    The least recently used states go first beyond ``capacity`` users.
+    """
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._states: OrderedDict[int, StoredState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def forget(self, user_id: int) -> None:
+        """Read the user's state again next time. For a request that changed it and reads it
+        again itself: the version its user row gave is the one from before its own write."""
+        with self._lock:
+            self._states.pop(user_id, None)
+
+    def stored(self, session: Session, user: User) -> StoredState:
+        with self._lock:
+            kept = self._states.get(user.id)
+            if kept is not None and kept.version == user.state_version:
+                self._states.move_to_end(user.id)
+                return kept
+        fresh = _read(session, user.id, user.state_version)
+        with self._lock:
+            self._states[user.id] = fresh
+            self._states.move_to_end(user.id)
+            while len(self._states) > self.capacity:
+                self._states.popitem(last=False)
+        return fresh

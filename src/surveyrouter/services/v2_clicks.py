@@ -179,6 +179,7 @@ class ClickFlow:
         )
         with transaction(self.offers.sessions) as session:
             count_v2_answer(session, click.id, now)
+        self.offers.states.forget(caller.user.id)
         return self.step(caller, context, self.get(caller, click.id), now)
 
     def skip(
@@ -189,6 +190,7 @@ class ClickFlow:
         if question.standard:
             raise QuestionNotSkippable(f"{question.key} is a standard profile question")
         skip_question(self.offers.sessions, question, caller.user, now)
+        self.offers.states.forget(caller.user.id)
         return self.step(caller, context, click, now)
 
     def leave(
@@ -212,6 +214,7 @@ class ClickFlow:
                     leave_survey(
                         self.offers, caller, network.api_id, click.opportunity_id, reason, now
                     )
+                self.offers.states.forget(caller.user.id)
         return self.step(caller, context, self.get(caller, click.id), now)
 
     # ------------------------------------------------------------------ steps

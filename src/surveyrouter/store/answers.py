@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from surveyrouter.store.db import upsert
 from surveyrouter.store.schema import UserAnswerRow
+from surveyrouter.store.user_versions import bump_state_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,10 @@ def _write(
         "answered_at": at,
     }
     upsert(session, UserAnswerRow, [row], keys=("user_id", "question_key"))
+    bump_state_version(session, user_id)
 
 
 def delete_answers(session: Session, user_id: int) -> None:
     """Forget every answer and skip of the user."""
     session.execute(delete(UserAnswerRow).where(UserAnswerRow.user_id == user_id))
+    bump_state_version(session, user_id)

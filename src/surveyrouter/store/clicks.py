@@ -39,6 +39,7 @@ from surveyrouter.domain.money import RewardKind
 from surveyrouter.domain.ranking import ObservedOutcomes
 from surveyrouter.store.column_types import UtcDateTime, entered_form
 from surveyrouter.store.schema import ClickRow, LedgerEntryRow
+from surveyrouter.store.user_versions import bump_state_version, bump_state_version_of_click
 
 _OPEN = tuple(status.value for status in ClickStatus if status.is_open)
 _MIN_ABANDON_MINUTES = int(MIN_ABANDON_AFTER.total_seconds()) // 60
@@ -68,6 +69,7 @@ def add_click(session: Session, click: Click) -> None:
         )
     )
     session.flush()
+    bump_state_version(session, click.user_id)
 
 
 def get_click(session: Session, click_id: str, *, for_update: bool = False) -> Click | None:
@@ -125,7 +127,10 @@ def end_click(
         .returning(ClickRow.id)
         .execution_options(synchronize_session=False)
     ).first()
-    return ended is not None
+    if ended is None:
+        return False
+    bump_state_version_of_click(session, click_id)
+    return True
 
 
 def leave_click(
@@ -160,7 +165,10 @@ def leave_click(
         .returning(ClickRow.id)
         .execution_options(synchronize_session=False)
     ).first()
-    return get_click(session, latest) if left is not None else None
+    if left is None:
+        return None
+    bump_state_version(session, user_id)
+    return get_click(session, latest)
 
 
 def observed_outcomes(

@@ -245,6 +245,8 @@ class UserRow(Base):
     banned_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     ban_reason: Mapped[str | None] = mapped_column(Text)
     entered_survey: Mapped[bool] = mapped_column(Boolean)
+    # Bumped with every write to the user's answers, clicks or hidden surveys (migration 0012).
+    state_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

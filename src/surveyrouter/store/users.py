@@ -115,6 +115,7 @@ def _user(row: UserRow | Row[Any]) -> User:
         banned_until=row.banned_until,
         ban_reason=row.ban_reason,
         entered_survey=row.entered_survey,
+        state_version=row.state_version,
     )
 
 

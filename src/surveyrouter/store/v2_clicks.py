@@ -11,6 +11,7 @@ from surveyrouter.domain.impressions import ClickType
 from surveyrouter.domain.v2_clicks import V2Click, V2ClickState
 from surveyrouter.store.db import insert_unless_present
 from surveyrouter.store.schema import HiddenSurveyRow, V2ClickRow
+from surveyrouter.store.user_versions import bump_state_version
 
 
 def add_v2_click(session: Session, click: V2Click) -> None:
@@ -79,7 +80,7 @@ def hide_survey(
 ) -> None:
     """Hide the survey from the user's listings for good; hiding it again, even at the same
     moment from another request, changes nothing."""
-    insert_unless_present(
+    hidden = insert_unless_present(
         session,
         HiddenSurveyRow,
         {
@@ -90,6 +91,8 @@ def hide_survey(
         },
         keys=("user_id", "network_id", "opportunity_id"),
     )
+    if hidden:
+        bump_state_version(session, user_id)
 
 
 def hidden_surveys(session: Session, user_id: int) -> frozenset[tuple[str, int]]:
