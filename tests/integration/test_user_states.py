@@ -47,6 +47,20 @@ def reread(runtime: Runtime, user: User) -> User:
     return found
 
 
+def answer_behind_the_back(runtime: Runtime, user: User, question_key: str) -> None:
+    """An answer written without the store functions, so without a version bump."""
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            insert(UserAnswerRow).values(
+                user_id=user.id,
+                question_key=question_key,
+                answer=["1"],
+                skipped=False,
+                answered_at=T0,
+            )
+        )
+
+
 def a_click(user: User, opportunity_id: int = 13231) -> Click:
     return Click(
         id=new_click_id(),
@@ -108,16 +122,7 @@ def test_a_kept_state_serves_until_the_version_moves_on(runtime: Runtime, user: 
     with runtime.sessions() as session:
         first = states.stored(session, current)
     # Written behind the store functions' back (no bump): the kept state does not see it...
-    with transaction(runtime.sessions) as session:
-        session.execute(
-            insert(UserAnswerRow).values(
-                user_id=user.id,
-                question_key="income",
-                answer=["3"],
-                skipped=False,
-                answered_at=T0,
-            )
-        )
+    answer_behind_the_back(runtime, user, "income")
     with runtime.sessions() as session:
         kept = states.stored(session, reread(runtime, user))
     # ...until a write that bumps the version, or the process forgets the user.
@@ -129,12 +134,7 @@ def test_a_kept_state_serves_until_the_version_moves_on(runtime: Runtime, user: 
     assert set(first.answers) == set(kept.answers) == {"gender"}
     assert set(bumped.answers) == {"gender", "income", "age"}
     states.forget(user.id)
-    with transaction(runtime.sessions) as session:
-        session.execute(
-            insert(UserAnswerRow).values(
-                user_id=user.id, question_key="zip", answer=["1"], skipped=False, answered_at=T0
-            )
-        )
+    answer_behind_the_back(runtime, user, "zip")
     with runtime.sessions() as session:
         forgotten = states.stored(session, reread(runtime, user))
     assert "zip" in forgotten.answers
@@ -149,17 +149,8 @@ def test_the_least_recently_served_users_are_dropped_beyond_capacity(runtime: Ru
     with runtime.sessions() as session:
         for user in (users[0], users[1], users[0], users[2]):  # user 1 is the oldest now
             states.stored(session, user)
-    with transaction(runtime.sessions) as session:
-        for user in users:  # behind the store functions' back: only a fresh read sees it
-            session.execute(
-                insert(UserAnswerRow).values(
-                    user_id=user.id,
-                    question_key="zip",
-                    answer=["1"],
-                    skipped=False,
-                    answered_at=T0,
-                )
-            )
+    for user in users:  # only a fresh read sees it
+        answer_behind_the_back(runtime, user, "zip")
     with runtime.sessions() as session:
         # Kept ones first: reading user 1 again makes room by dropping another.
         seen = ["zip" in states.stored(session, users[n]).answers for n in (2, 0, 1)]
