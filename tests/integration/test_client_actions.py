@@ -488,3 +488,19 @@ def test_a_survey_opened_by_several_requests_at_once_is_entered_once(wall: Wall)
         user = find_user(session, wall.publisher.id, "user-1")
         assert user is not None
         assert len(user_clicks(session, user.id)) == 1
+
+
+def test_get_actions_says_where_its_time_went_in_server_timing(wall: Wall) -> None:
+    answer_standard_profile(wall)
+    response = wall.http.get("/v1/client/actions")
+    assert response.status_code == 200, response.text
+
+    entries = dict(
+        entry.strip().split(";dur=") for entry in response.headers["server-timing"].split(",")
+    )
+    stages = ["auth", "context", "profile", "match", "rank", "listing", "impressions"]
+    assert [name for name in entries if name in stages] == stages
+    assert {"serialise", "app"} <= set(entries)
+    assert all(float(ms) >= 0 for ms in entries.values())
+    assert float(entries["app"]) >= max(float(entries[name]) for name in stages)
+    assert wall.http.get("/healthz").headers["server-timing"].startswith("app;dur=")

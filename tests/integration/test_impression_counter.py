@@ -90,3 +90,19 @@ def test_stopping_writes_what_is_left(runtime: Runtime, publisher: App) -> None:
     counter.stop()
 
     assert stored(runtime, publisher) == [Impression("sandbox", HOUR, 7)]
+
+
+def test_stopping_while_the_database_is_down_logs_what_is_lost(
+    runtime: Runtime, publisher: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert publisher.id is not None
+
+    def down() -> Session:
+        raise OperationalError("BEGIN", {}, Exception("the database went away"))
+
+    counter = ImpressionCounter(cast(sessionmaker[Session], down), flush_seconds=3600)
+    counter.start()
+    counter.add(publisher.id, {"sandbox": 4}, T0)
+    counter.stop()  # does not raise
+
+    assert "4 counted impressions not written at stop" in caplog.text

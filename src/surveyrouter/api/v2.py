@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from surveyrouter.api.actions import OffersDep, RestrictionReason, Username, restriction_out
 from surveyrouter.api.client_context import ClientRequestDep, UnrestrictedRequestDep
 from surveyrouter.api.dependencies import RuntimeDep
-from surveyrouter.api.envelope import Envelope, ok
+from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.categories import Category
 from surveyrouter.domain.money import format_amount
@@ -79,7 +79,7 @@ NetworkBlacklist = Annotated[
 Algorithm = Annotated[str | None, Query(max_length=8, description="UX or QC.")]
 
 
-@router.get("/surveys")
+@router.get("/surveys", response_model=Envelope[Surveys])
 def get_surveys(
     request: Request,
     call: ClientRequestDep,
@@ -89,7 +89,7 @@ def get_surveys(
     tags: TagsQuery = None,
     network_blacklist: NetworkBlacklist = None,
     algo: Algorithm = None,
-) -> Envelope[Surveys]:
+) -> Response:
     """The surveys the user can start, best first, each with its ``click_url``; the start
     bonus first while it is unpaid. A restricted user gets 200 with the reason."""
     now = utc_now()
@@ -106,7 +106,7 @@ def get_surveys(
     listing = list_surveys(
         offers, call.caller, call.context, str(request.base_url), parsed, excluded, now
     )
-    return ok(
+    return ok_response(
         Surveys(
             restriction_reason=restriction_out(listing.restriction),
             surveys=[_survey(entry) for entry in listing.entries],

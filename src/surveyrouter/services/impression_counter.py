@@ -77,12 +77,18 @@ class ImpressionCounter:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread, then write what is left."""
+        """Stop the thread, then write what is left; a process stopping while the database is
+        down logs how many it could not write rather than fail its shutdown."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self.flush()
+        try:
+            self.flush()
+        except Exception:
+            with self._lock:
+                lost = sum(self._pending.values())
+            logger.exception("impressions: %d counted impressions not written at stop", lost)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
