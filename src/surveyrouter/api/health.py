@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from importlib import metadata
 from typing import Literal
@@ -28,6 +29,7 @@ class Health(BaseModel):
     database: DatabaseHealth
 
 
+@functools.cache  # read once: it scans the installed distributions, half a millisecond
 def package_version() -> str:
     try:
         return metadata.version("surveyrouter")
