@@ -33,7 +33,8 @@ class User:
     banned_until: datetime | None = None
     ban_reason: str | None = None
     entered_survey: bool = False
-    # Changes whenever the user's answers, clicks or hidden surveys do (store.user_versions).
+    # Changes whenever the user's answers, clicks or hidden surveys do
+    # (store.users.bump_state_version).
     state_version: int = 0
 
     def banned_at(self, at: datetime) -> bool:

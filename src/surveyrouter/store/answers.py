@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from surveyrouter.store.db import upsert
+from surveyrouter.store.db import table_of, upsert
 from surveyrouter.store.schema import UserAnswerRow
-from surveyrouter.store.user_versions import bump_state_version
+from surveyrouter.store.users import bump_state_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ def user_answers(session: Session, user_id: int) -> dict[str, StoredAnswer]:
 
 # Read on every Get Actions call: built once (building a statement costs more than running it)
 # and read as plain rows, not ORM objects.
-_ANSWERS = cast(Table, UserAnswerRow.__table__)
+_ANSWERS = table_of(UserAnswerRow)
 _USER_ANSWERS = select(
     _ANSWERS.c.question_key, _ANSWERS.c.answer, _ANSWERS.c.skipped, _ANSWERS.c.answered_at
 ).where(_ANSWERS.c.user_id == bindparam("user_id"))

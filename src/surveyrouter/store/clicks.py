@@ -4,14 +4,13 @@ and counted per opportunity for ranking."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     DateTime,
     Row,
     String,
-    Table,
     and_,
     bindparam,
     case,
@@ -38,8 +37,9 @@ from surveyrouter.domain.clicks import (
 from surveyrouter.domain.money import RewardKind
 from surveyrouter.domain.ranking import ObservedOutcomes
 from surveyrouter.store.column_types import UtcDateTime, entered_form
+from surveyrouter.store.db import table_of
 from surveyrouter.store.schema import ClickRow, LedgerEntryRow
-from surveyrouter.store.user_versions import bump_state_version, bump_state_version_of_click
+from surveyrouter.store.users import bump_state_version, bump_state_version_of_click
 
 _OPEN = tuple(status.value for status in ClickStatus if status.is_open)
 _MIN_ABANDON_MINUTES = int(MIN_ABANDON_AFTER.total_seconds()) // 60
@@ -90,7 +90,7 @@ def user_clicks(session: Session, user_id: int) -> list[Click]:
 
 
 # Read on every Get Actions call: built once, read as plain rows rather than ORM objects.
-_CLICKS = cast(Table, ClickRow.__table__)
+_CLICKS = table_of(ClickRow)
 _USER_CLICKS = (
     select(_CLICKS)
     .where(_CLICKS.c.user_id == bindparam("user_id"))

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from surveyrouter.store.db import upsert
+from surveyrouter.store.db import in_chunks, upsert
 from surveyrouter.store.schema import CollectionRow
 
 
@@ -60,14 +60,10 @@ def get_collections(
     out."""
     wanted = sorted(set(collection_ids))
     found: dict[str, tuple[str, ...]] = {}
-    # Chunked: SQLite allows a limited number of bound parameters per statement.
-    for start in range(0, len(wanted), 500):
+    for chunk in in_chunks(wanted):
         rows = session.scalars(
             select(CollectionRow)
-            .where(
-                CollectionRow.network_id == network_id,
-                CollectionRow.collection_id.in_(wanted[start : start + 500]),
-            )
+            .where(CollectionRow.network_id == network_id, CollectionRow.collection_id.in_(chunk))
             .execution_options(populate_existing=True)
         )
         for row in rows:
@@ -81,12 +77,11 @@ def stored_collection_ids(
     """Which of ``collection_ids`` are stored, without reading their values."""
     wanted = sorted(set(collection_ids))
     found: set[str] = set()
-    for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit, as above
+    for chunk in in_chunks(wanted):
         found.update(
             session.scalars(
                 select(CollectionRow.collection_id).where(
-                    CollectionRow.network_id == network_id,
-                    CollectionRow.collection_id.in_(wanted[start : start + 500]),
+                    CollectionRow.network_id == network_id, CollectionRow.collection_id.in_(chunk)
                 )
             )
         )

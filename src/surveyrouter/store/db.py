@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,6 +18,7 @@ from surveyrouter.settings import Settings, sqlalchemy_url, sqlite_path
 # A writer waits this long for SQLite's single write lock before giving up with "locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 5
+T = TypeVar("T")
 
 
 def create_store_engine(settings: Settings) -> Engine:
@@ -164,7 +165,25 @@ def _dialect_insert(
     On the table, not the mapped class: a Core executemany, without the ORM's bulk-insert
     bookkeeping. Attribute names are the column names throughout the schema.
     """
-    table = model.__table__
-    assert isinstance(table, Table)
+    table = table_of(model)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table), table
+
+
+# SQLite allows a limited number of bound parameters per statement: an IN list of ids is sent
+# this many at a time.
+IDS_PER_STATEMENT = 500
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices short enough for one statement's IN list on every backend."""
+    for start in range(0, len(values), IDS_PER_STATEMENT):
+        yield values[start : start + IDS_PER_STATEMENT]
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """``model``'s table, for Core statements built once at import and run with parameters
+    (the hot paths: building a statement costs more than running it on a small table)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Executable, Table, select
+from sqlalchemy import Executable, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from surveyrouter.store.db import table_of
 from surveyrouter.store.schema import ImpressionRow
 
 
@@ -60,8 +61,7 @@ def impressions(session: Session, app_id: int) -> list[Impression]:
 def _increment_statement(dialect: str) -> Executable:
     """``INSERT … ON CONFLICT DO UPDATE SET count = impressions.count + excluded.count``: both
     backends add to the stored count in the statement itself, never read-then-write."""
-    table = ImpressionRow.__table__
-    assert isinstance(table, Table)
+    table = table_of(ImpressionRow)
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return statement.on_conflict_do_update(
         index_elements=[table.c.app_id, table.c.network_id, table.c.hour],

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, false, func, select, update
+from sqlalchemy import bindparam, false, func, select, update
 from sqlalchemy.orm import Session
 
 from surveyrouter.domain.opportunity import (
@@ -23,7 +23,7 @@ from surveyrouter.domain.opportunity import (
     OpportunityStatus,
     Requirements,
 )
-from surveyrouter.store.db import upsert
+from surveyrouter.store.db import in_chunks, table_of, upsert
 from surveyrouter.store.schema import CHANGE_SEQ, NetworkRow, OpportunityRow
 
 
@@ -66,7 +66,7 @@ OPPORTUNITY_WRITE_LOCK = 0x6F70706F7274756E
 # The statements the sync worker and the index feed run on every batch, built once: building a
 # SQLAlchemy statement costs more than running it on a small table, and these run hundreds of
 # times a second while a market is synced.
-_TABLE = cast(Table, OpportunityRow.__table__)
+_TABLE = table_of(OpportunityRow)
 _ADVISORY_LOCK = select(func.pg_advisory_xact_lock(OPPORTUNITY_WRITE_LOCK))
 _SQLITE_WRITE_LOCK = update(_TABLE).where(false()).values(change_seq=_TABLE.c.change_seq)
 _STORED_VERSIONS = select(_TABLE.c.external_id, _TABLE.c.notified, _TABLE.c.updated_at).where(
@@ -194,9 +194,7 @@ def _stored_versions(
 ) -> dict[int, tuple[datetime | None, datetime]]:
     """(notified, updated_at) of the stored rows among ``external_ids``."""
     found: dict[int, tuple[datetime | None, datetime]] = {}
-    # Chunked: SQLite allows a limited number of bound parameters per statement.
-    for start in range(0, len(external_ids), 500):
-        chunk = external_ids[start : start + 500]
+    for chunk in in_chunks(external_ids):
         rows = session.execute(_STORED_VERSIONS, {"network": network_id, "ids": chunk})
         for external_id, notified, updated_at in rows:
             found[external_id] = (notified, updated_at)
@@ -332,9 +330,7 @@ def raw_payloads(session: Session, change_seqs: Sequence[int]) -> dict[int, dict
     """The stored payloads written as these changes, by change number; a change overwritten
     since by a newer one is absent (its row now carries the newer number)."""
     found: dict[int, dict[str, Any]] = {}
-    # Chunked: SQLite allows a limited number of bound parameters per statement.
-    for start in range(0, len(change_seqs), 500):
-        chunk = change_seqs[start : start + 500]
+    for chunk in in_chunks(change_seqs):
         rows = session.execute(
             select(OpportunityRow.change_seq, OpportunityRow.raw).where(
                 OpportunityRow.change_seq.in_(chunk)

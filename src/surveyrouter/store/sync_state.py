@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from surveyrouter.domain.opportunity import OpportunityStatus
-from surveyrouter.store.db import upsert
+from surveyrouter.store.db import table_of, upsert
 from surveyrouter.store.opportunities import status_counts
 from surveyrouter.store.schema import SyncStateRow
 
@@ -94,7 +94,7 @@ def _update_row(session: Session, statement: Executable, values: dict[str, Any])
 # Built once, run with parameters: a sync step records its success every time, and building
 # the statement would cost more than running it. Core statements on the table, because the
 # ORM's bulk-update machinery costs more again.
-_TABLE = cast(Table, SyncStateRow.__table__)
+_TABLE = table_of(SyncStateRow)
 _NEWEST = bindparam("newest", type_=_TABLE.c.newest_notified.type)
 _SUCCESS = (
     update(_TABLE)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from surveyrouter.domain.opportunity import Device
 from surveyrouter.domain.users import User, respondent_id
-from surveyrouter.store.db import insert_unless_present
-from surveyrouter.store.schema import UserRow
+from surveyrouter.store.db import insert_unless_present, table_of
+from surveyrouter.store.schema import ClickRow, UserRow
 from surveyrouter.store.server_secrets import RESPONDENT_ID_SECRET, server_secret
 
 
@@ -47,7 +47,7 @@ def find_user(session: Session, app_id: int, uid: str) -> User | None:
     return _user(row) if row is not None else None
 
 
-_USERS = cast(Table, UserRow.__table__)
+_USERS = table_of(UserRow)
 _USER_BY_UID = select(_USERS).where(
     _USERS.c.app_id == bindparam("app_id"), _USERS.c.uid == bindparam("uid")
 )
@@ -147,6 +147,38 @@ def erase_user(session: Session, user_id: int, *, uid: str, respondent_id: str) 
             ban_reason=None,
         )
     )
+
+
+def bump_state_version(session: Session, user_id: int) -> None:
+    """The user's answers, clicks or hidden surveys change in this transaction.
+
+    Every store function that writes those tables calls this in the same transaction, so an
+    API process that kept what it read of them (``services.user_state.UserStates``) knows,
+    from the user's row alone, when to read again; a write that skipped it would leave a kept
+    state stale until the user's next change.
+    """
+    session.execute(_BUMP, {"user_id": user_id})
+
+
+def bump_state_version_of_click(session: Session, click_id: str) -> None:
+    """``bump_state_version`` for the user whose click ``click_id`` changes."""
+    session.execute(_BUMP_FOR_CLICK, {"click_id": click_id})
+
+
+_CLICKS = table_of(ClickRow)
+_BUMP = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("user_id"))
+    .values(state_version=_USERS.c.state_version + 1)
+)
+_BUMP_FOR_CLICK = (
+    update(_USERS)
+    .where(
+        _USERS.c.id
+        == select(_CLICKS.c.user_id).where(_CLICKS.c.id == bindparam("click_id")).scalar_subquery()
+    )
+    .values(state_version=_USERS.c.state_version + 1)
+)
 
 
 def lock_user(session: Session, user_id: int) -> None:

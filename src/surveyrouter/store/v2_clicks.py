@@ -11,7 +11,7 @@ from surveyrouter.domain.impressions import ClickType
 from surveyrouter.domain.v2_clicks import V2Click, V2ClickState
 from surveyrouter.store.db import insert_unless_present
 from surveyrouter.store.schema import HiddenSurveyRow, V2ClickRow
-from surveyrouter.store.user_versions import bump_state_version
+from surveyrouter.store.users import bump_state_version
 
 
 def add_v2_click(session: Session, click: V2Click) -> None:
