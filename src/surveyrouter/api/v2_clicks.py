@@ -151,12 +151,12 @@ def open_click(
     that has expired sends the user, who followed an old listing, to the termination URL
     with ``reason=expired_link``, as an expired v1 link does."""
     now = utc_now()
-    expired = _expired_impression_caller(flow, i, s, now)
-    if expired is not None:
+    try:
+        call, impression = _impression_call(request, runtime, flow, i, s, now)
+    except _ExpiredImpression as expired:
         fallback = str(request.url_for("survey_unavailable"))
-        url = termination_url(expired.app, fallback, {"reason": "expired_link"})
+        url = termination_url(expired.caller.app, fallback, {"reason": "expired_link"})
         return RedirectResponse(url, status_code=307)
-    call, impression = _impression_call(request, runtime, flow, i, s, now)
     click = _create(flow, call, impression, tags, now)
     step = flow.step(call.caller, call.context, click, now)
     redirect = step.redirect or flow.termination(call.caller, click, "missing_answers")
@@ -249,18 +249,13 @@ def _create(
         raise HTTPException(404, error.message) from error
 
 
-def _expired_impression_caller(
-    flow: ClickFlow, token: str | None, session_id: str | None, now: datetime
-) -> Caller | None:
-    """Who an authentic but expired impression was listed for, if it is one."""
-    if not token or not session_id:
-        return None
-    try:
-        read_impression(flow.offers.link_secret, token, session_id, now)
-    except ImpressionInvalid as error:
-        if error.impression is not None:
-            return flow.impression_caller(error.impression)
-    return None
+class _ExpiredImpression(HTTPException):
+    """410 for an authentic impression past its validity, with who it was listed for: a
+    browser following it is sent to their app's termination URL instead."""
+
+    def __init__(self, caller: Caller, message: str) -> None:
+        super().__init__(410, message)
+        self.caller = caller
 
 
 def _impression_call(
@@ -276,6 +271,9 @@ def _impression_call(
     try:
         impression = read_impression(flow.offers.link_secret, token, session_id, now)
     except ImpressionInvalid as error:
+        listed_for = None if error.impression is None else flow.impression_caller(error.impression)
+        if listed_for is not None:
+            raise _ExpiredImpression(listed_for, str(error)) from error
         status = {"malformed": 400, "expired": 410}.get(error.reason, 403)
         raise HTTPException(status, str(error)) from error
     caller = flow.impression_caller(impression)
