@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.store.db import transaction
-from surveyrouter.store.impressions import count_impressions, hour_of
+from surveyrouter.store.impressions import check_counts, count_impressions, hour_of
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +41,7 @@ class ImpressionCounter:
 
     def add(self, app_id: int, counts: Mapping[str, int], at: datetime) -> None:
         """Count ``counts`` (surveys shown, by network id) for the app in ``at``'s hour."""
-        negative = sorted(network_id for network_id, count in counts.items() if count < 0)
-        if negative:
-            raise ValueError(f"impression counts must not be negative: {', '.join(negative)}")
+        check_counts(counts)  # refused now, not at the flush that would fail for all
         hour = hour_of(at)
         with self._lock:
             for network_id, count in counts.items():

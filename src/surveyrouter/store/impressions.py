@@ -33,9 +33,7 @@ def count_impressions(
     session: Session, app_id: int, counts: Mapping[str, int], at: datetime
 ) -> None:
     """Add ``counts`` (surveys shown, by network id) to the app's bucket for ``at``'s hour."""
-    negative = sorted(network_id for network_id, count in counts.items() if count < 0)
-    if negative:
-        raise ValueError(f"impression counts must not be negative: {', '.join(negative)}")
+    check_counts(counts)
     hour = hour_of(at)
     rows = [
         {"app_id": app_id, "network_id": network_id, "hour": hour, "count": count}
@@ -44,6 +42,13 @@ def count_impressions(
     ]
     if rows:
         session.execute(_increment_statement(session.get_bind().dialect.name), rows)
+
+
+def check_counts(counts: Mapping[str, int]) -> None:
+    """Raise ``ValueError`` naming the networks whose impression count is negative."""
+    negative = sorted(network_id for network_id, count in counts.items() if count < 0)
+    if negative:
+        raise ValueError(f"impression counts must not be negative: {', '.join(negative)}")
 
 
 def impressions(session: Session, app_id: int) -> list[Impression]:
