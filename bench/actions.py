@@ -49,7 +49,6 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -63,14 +62,13 @@ from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
 
 import httpx
 import psycopg
 from rich.console import Console
 from rich.progress import Progress
-from sqlalchemy.engine import make_url
 
+from postgres import Schema, bench_schema
 from reporting import print_table
 from surveyrouter.bootstrap import build_runtime
 from surveyrouter.clock import utc_now
@@ -99,13 +97,6 @@ console = Console(width=200)
 
 class BenchError(RuntimeError):
     """The benchmark cannot go on; the message says why."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Database:
-    url: str  # for SQLAlchemy and the server, search_path set to the schema
-    conninfo: str  # for psycopg
-    schema: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,24 +145,6 @@ def tail(path: Path, lines: int = 40) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
-
-
-@contextmanager
-def database() -> Iterator[Database]:
-    server = os.environ.get(
-        "SURVEYROUTER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    conninfo = make_url(server).render_as_string(hide_password=False)
-    schema = f"surveyrouter_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        separator = "&" if "?" in server else "?"
-        url = f"{server}{separator}options={quote(f'-csearch_path={schema}')}"
-        yield Database(url, conninfo, schema)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @contextmanager
@@ -242,7 +215,7 @@ def exchange(size: int, seed: int, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def server(db: Database, exchange_url: str, workers: int, surveys: int, workdir: Path
+def server(db: Schema, exchange_url: str, workers: int, surveys: int, workdir: Path
            ) -> Iterator[Server]:  # fmt: skip
     port = free_port()
     environment = {
@@ -299,7 +272,7 @@ def open_in_store(connection: psycopg.Connection[Any], schema: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-def wait_indexed(running: Server, db: Database, size: int) -> int:
+def wait_indexed(running: Server, db: Schema, size: int) -> int:
     """Until every worker's matcher holds the store's open opportunities; their number."""
     stable = 0
     previous = -1
@@ -316,7 +289,7 @@ def wait_indexed(running: Server, db: Database, size: int) -> int:
                     f"the market was not indexed within {SYNC_TIMEOUT_S} s (store: {previous:,} "
                     f"open):\n{tail(running.stderr)}"
                 )
-            live = open_in_store(connection, db.schema)
+            live = open_in_store(connection, db.name)
             indexed = indexed_gauge(running.base_url)
             settled = live > 0 and live == previous and indexed is not None and indexed >= live
             stable = stable + 1 if settled else 0
@@ -389,7 +362,7 @@ def user_documents(size: int, seed: int, count: int) -> list[dict[str, Any]]:
     raise BenchError(f"only {len(users)} of {len(profiles)} generated profiles were usable")
 
 
-def new_app(db: Database) -> tuple[str, str]:
+def new_app(db: Schema) -> tuple[str, str]:
     """A fresh publisher app in the server's database: its (API token, S2S token)."""
     runtime = build_runtime(Settings(database_url=db.url))
     try:
@@ -690,7 +663,7 @@ def main() -> None:
             console.print(f"generating {args.users} user profiles against the market…")
             users = user_documents(args.opportunities, args.seed, args.users)
             uids = [user["uid"] for user in users]
-            db = stack.enter_context(database())
+            db = stack.enter_context(bench_schema())
             exchange_url = stack.enter_context(exchange(args.opportunities, args.seed, workdir))
             running = stack.enter_context(
                 server(db, exchange_url, args.workers, args.surveys, workdir)

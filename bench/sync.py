@@ -34,16 +34,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import numpy as np
-import psycopg
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
+from postgres import bench_schema
 from surveyrouter.bootstrap import Runtime, build_runtime, prepare_database
 from surveyrouter.collector import tune_for_server
 from surveyrouter.domain.matcher import Matcher
@@ -131,19 +129,8 @@ def database(backend: str, workdir: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{workdir / f'bench-{secrets.token_hex(4)}.db'}"
         return
-    server = os.environ.get(
-        "SURVEYROUTER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    conninfo = make_url(server).render_as_string(hide_password=False)
-    schema = f"surveyrouter_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        separator = "&" if "?" in server else "?"
-        yield f"{server}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with bench_schema() as schema:
+        yield schema.url
 
 
 def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: int, label: str
