@@ -24,6 +24,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
 from surveyrouter.bootstrap import Runtime, build_runtime, sync_targets
 from surveyrouter.collector import tune_for_server
@@ -47,12 +48,12 @@ def embedded_sandbox_conflict(settings: Settings) -> bool:
     return settings.workers > 1 and settings.sandbox_enabled and not settings.sandbox_url
 
 
-def uvicorn_config(application: object) -> uvicorn.Config:
+def uvicorn_config(application: FastAPI) -> uvicorn.Config:
     """How every ``serve`` process runs uvicorn."""
     # proxy_headers off: X-Forwarded-For is read by our own rule (trusted proxies only,
     # SURVEYROUTER_TRUSTED_PROXIES), not also by uvicorn's (which trusts 127.0.0.1).
     return uvicorn.Config(
-        application,  # type: ignore[arg-type]
+        application,
         log_config=None,
         access_log=False,
         log_level=None,

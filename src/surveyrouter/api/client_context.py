@@ -127,40 +127,34 @@ def _in_context(
     request: Request, caller: Caller, runtime: Runtime, parameters: ClientParameters
 ) -> ClientRequest:
     with stage("context"):
-        return _resolve(request, caller, runtime, parameters)
-
-
-def _resolve(
-    request: Request, caller: Caller, runtime: Runtime, parameters: ClientParameters
-) -> ClientRequest:
-    geo: GeoLookups = request.app.state.geo
-    user = caller.user
-    try:
-        context = resolve_client_context(
-            parameters,
-            app=caller.app,
-            stored_country=user.country,
-            country_languages=load_country_languages(),
-            country_of_ip=geo.countries.country_of,
-            is_anonymous_ip=geo.anonymous.is_anonymous,
-        )
-    except InvalidClientParameter as error:
-        raise HTTPException(400, f"{error.field}: {error.message}") from error
-    if (context.country, context.language, context.device) != (
-        user.country,
-        user.language,
-        user.device,
-    ):
-        with transaction(runtime.sessions) as session:
-            remember_context(
-                session,
-                user.id,
-                datetime.now(UTC),
-                country=context.country,
-                language=context.language,
-                device=context.device,
+        geo: GeoLookups = request.app.state.geo
+        user = caller.user
+        try:
+            context = resolve_client_context(
+                parameters,
+                app=caller.app,
+                stored_country=user.country,
+                country_languages=load_country_languages(),
+                country_of_ip=geo.countries.country_of,
+                is_anonymous_ip=geo.anonymous.is_anonymous,
             )
-    return ClientRequest(caller, context)
+        except InvalidClientParameter as error:
+            raise HTTPException(400, f"{error.field}: {error.message}") from error
+        if (context.country, context.language, context.device) != (
+            user.country,
+            user.language,
+            user.device,
+        ):
+            with transaction(runtime.sessions) as session:
+                remember_context(
+                    session,
+                    user.id,
+                    datetime.now(UTC),
+                    country=context.country,
+                    language=context.language,
+                    device=context.device,
+                )
+        return ClientRequest(caller, context)
 
 
 ClientRequestDep = Annotated[ClientRequest, Depends(client_request)]
