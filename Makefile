@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # e.g. make test PYTEST_ARGS='-n auto -k store'
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench bench-sync bench-actions bench-actions-profile clean
+.PHONY: install run test lint bench bench-sync bench-actions bench-actions-profile bench-offerwall clean
 
 install: $(STAMP)
 
@@ -45,6 +45,9 @@ bench-actions: install
 
 bench-actions-profile: install
 	$(BIN)/python bench/actions_profile.py
+
+bench-offerwall: install
+	$(BIN)/python bench/offerwall.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -166,6 +166,8 @@ def test_a_new_user_is_asked_the_standard_profile_first_and_sees_no_surveys(wall
     assert question["type"] == "SINGLE"
     assert question["can_skip"] is False
     assert {a["code"] for a in question["answers"]} >= {"1", "2"}
+    # v2's validation_info on v1 questions too: the hosted offerwall checks answers with it.
+    assert question["validation_info"] == {"min": 1, "max": 1, "regex": None}
 
 
 def test_with_the_standard_profile_the_user_sees_ranked_surveys_with_every_field(

@@ -101,6 +101,22 @@ def running(settings: Settings, port: int = 0) -> Iterator[Server]:
 PLAIN_SURVEYS = 12
 
 
+def open_to_every_adult(document: dict[str, Any], cpi: float = 4.2, loi: int = 5) -> None:
+    """Makes a sandbox registry document a survey every adult qualifies for on every device,
+    paying ``cpi`` for ``loi`` minutes: one overall quota, no filters, full incidence."""
+    document.update(
+        cells=[],
+        filters=[],
+        quotas=[[{"id": "everyone", "cells": [], "count": 1000, "status": "OPEN"}]],
+        devices=["desktop", "mobile", "tablet"],
+        incidence_rate=100,
+        cost_per_interview=cpi,
+        length_of_interview=loi,
+        project_exclusions=[],
+        category_exclusions=[],
+    )
+
+
 def open_to_everyone(server: Server) -> None:
     chosen = [
         document["id"]
@@ -109,21 +125,8 @@ def open_to_everyone(server: Server) -> None:
         and document["locale"] == {"language": "en", "country": "US"}
     ][:PLAIN_SURVEYS]
 
-    def plain(document: dict[str, Any]) -> None:
-        document.update(
-            cells=[],
-            filters=[],
-            quotas=[[{"id": "everyone", "cells": [], "count": 1000, "status": "OPEN"}]],
-            devices=["desktop", "mobile", "tablet"],
-            incidence_rate=100,
-            cost_per_interview=4.2,
-            length_of_interview=5,
-            project_exclusions=[],
-            category_exclusions=[],
-        )
-
     for opportunity_id in chosen:
-        server.sandbox.registry.change(opportunity_id, plain)
+        server.sandbox.registry.change(opportunity_id, open_to_every_adult)
     assert eventually(
         lambda: (
             all(

@@ -358,10 +358,30 @@ def test_an_app_without_redirect_urls_sends_the_user_to_our_result_page(
     page = http.get(done.headers["location"])
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "Survey complete — you earned 860 Points" in page.text
+    assert "<h1>Survey complete!</h1>" in page.text
+    assert 'You earned <span class="amount">860 Points</span>' in page.text
+    # The offerwall hook the SDKs listen for, with the reward in app currency.
+    assert '"hook":{"name":"offerwall-surveys:survey.complete","args":[{"reward":860.0}]}' in (
+        page.text
+    )
+    assert f'href="/offerwall?token={plain.api_token}&amp;uid=user-1"' in page.text
     other_page = http.get(out.headers["location"])
     assert "This survey did not work out this time" in other_page.text
     assert "earned" not in other_page.text
+    assert '"args":[{"reward":0.0}]' in other_page.text
+
+
+def test_the_result_page_speaks_the_users_language(http: httpx.Client, runtime: Runtime) -> None:
+    user = person(runtime, publisher(runtime, "Sprachen"))
+    completed = open_click(runtime, user)
+    http.get(signed_return(runtime, completed.id, (1, 0)))
+
+    page = http.get(
+        f"/v1/exchanges/result/{completed.id}", headers={"Accept-Language": "de-DE,de;q=0.9"}
+    )
+
+    assert '<html lang="de">' in page.text
+    assert "Umfrage abgeschlossen!" in page.text
 
 
 def test_the_result_page_shows_the_apps_own_currency(http: httpx.Client, runtime: Runtime) -> None:
@@ -378,8 +398,12 @@ def test_the_result_page_shows_the_apps_own_currency(http: httpx.Client, runtime
     http.get(signed_return(runtime, completed.id, (1, 0)))
     http.get(signed_return(runtime, screened_out.id, (3, 2)))
 
-    assert "you earned $1.72" in http.get(f"/v1/exchanges/result/{completed.id}").text
-    assert "you still earned $0.50" in http.get(f"/v1/exchanges/result/{screened_out.id}").text
+    assert 'You earned <span class="amount">$1.72</span>' in (
+        http.get(f"/v1/exchanges/result/{completed.id}").text
+    )
+    assert 'You still earned <span class="amount">$0.50</span>' in (
+        http.get(f"/v1/exchanges/result/{screened_out.id}").text
+    )
 
 
 def test_the_result_page_of_an_unknown_click_is_a_404_in_the_envelope(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,6 +16,7 @@ from surveyrouter.clock import utc_now
 from surveyrouter.domain.money import format_amount
 from surveyrouter.domain.questions import Question
 from surveyrouter.domain.restrictions import Restriction
+from surveyrouter.domain.validation_info import validation_info
 from surveyrouter.services.actions import (
     ActionsResult,
     AskedQuestion,
@@ -40,6 +42,24 @@ class QuestionAnswer(BaseModel):
     localized_text: str
 
 
+class ValidationInfoOut(BaseModel):
+    min: int | float | None
+    max: int | float | None
+    regex: str | None
+
+
+def validation_out(question: Question) -> ValidationInfoOut:
+    """The question's ``validation_info`` (client API §2.2): the limits an answer must keep."""
+    rules = validation_info(question)
+    return ValidationInfoOut(min=_number(rules.min), max=_number(rules.max), regex=rules.regex)
+
+
+def _number(value: Decimal | None) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 class QuestionOut(BaseModel):
     network_id: int
     id: str
@@ -51,6 +71,8 @@ class QuestionOut(BaseModel):
     can_skip: bool
     # We never ask a question twice, so no question is a repeat.
     is_duplicate: bool = False
+    # v2's rules (§2.2) on v1 questions too, so a client can check answers before sending.
+    validation_info: ValidationInfoOut
 
 
 class Qualification(BaseModel):
@@ -209,6 +231,7 @@ def question_out(question: Question, network_id: int, country: str, language: st
             for option in question.answers
         ],
         can_skip=not question.standard,
+        validation_info=validation_out(question),
     )
 
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from surveyrouter.api import (
@@ -38,6 +39,8 @@ from surveyrouter.sandbox.exchange import SandboxExchange
 from surveyrouter.services.callers import AppsByToken
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.settings import SANDBOX_MOUNT
+from surveyrouter.web import offerwall, results
+from surveyrouter.web.pages import STATIC_PATH
 from surveyrouter.workers.loops import BackgroundLoops
 
 DESCRIPTION = (
@@ -110,7 +113,11 @@ def create_app(
     app.include_router(leaderboard.router)
     app.include_router(history.router)
     app.include_router(publishers.router)
+    # Before the exchanges' routes: /v1/exchanges/result/{id} is no network's return.
+    app.include_router(results.router)
     app.include_router(exchanges.router)
+    app.include_router(offerwall.router)
+    app.mount(STATIC_PATH, StaticFiles(packages=[("surveyrouter.web", "static")]))
     if sandbox is not None:
         # The sandbox answers in REX's own shapes, not our envelope: it stands in for Dynata.
         app.mount(SANDBOX_MOUNT, create_sandbox_app(sandbox))

@@ -1,6 +1,7 @@
 """Where exchanges tell us how a click ended: the user's signed return (REX §6.4) and the
-server-to-server callback (REX §1.5), both verified with that network's redirect key pair;
-and the plain result page users land on when their app has no redirect URL of its own.
+server-to-server callback (REX §1.5), both verified with that network's redirect key pair.
+The result page users land on when their app has no redirect URL of its own is
+``web.results``.
 
 Every refusal is in the envelope: 401 for a forged or tampered signature, 410 for an
 authentic return past its grace period, 400 for a message we cannot read, 404 for a network
@@ -10,11 +11,10 @@ or click we do not know. An accepted message is recorded in one transaction or n
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
 from surveyrouter.api.body_limit import read_body
@@ -23,9 +23,7 @@ from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.bootstrap import Runtime, redirect_secrets
 from surveyrouter.clock import utc_now
-from surveyrouter.domain.apps import Currency
-from surveyrouter.domain.clicks import ClickStatus, OutcomeSource
-from surveyrouter.domain.money import Reward, format_amount
+from surveyrouter.domain.clicks import OutcomeSource
 from surveyrouter.networks.rex.gateway import (
     Disposition,
     ReturnInvalid,
@@ -35,10 +33,8 @@ from surveyrouter.networks.rex.gateway import (
 from surveyrouter.networks.rex.signing import Secrets, SignatureError, SignatureExpired
 from surveyrouter.services.outcomes import (
     ClickNotFound,
-    ClickOutcome,
     OutcomeRecorded,
     RespondentMismatch,
-    click_outcome,
     record_outcome,
     redirect_after,
 )
@@ -78,17 +74,6 @@ class CallbackRecorded(BaseModel):
     had already, and nothing changed)."""
 
     recorded: bool
-
-
-# Declared before the network routes: "result" is no network.
-@router.get("/result/{click_id}", response_class=HTMLResponse, name="exchange_result")
-def get_result(runtime: RuntimeDep, click_id: ClickId) -> HTMLResponse:
-    """The user's result page, in the app's currency."""
-    try:
-        outcome = click_outcome(runtime.sessions, click_id)
-    except ClickNotFound as error:
-        raise HTTPException(404, f"click not found: {click_id}") from error
-    return HTMLResponse(result_page(outcome))
 
 
 @router.get("/{network_id}/return", response_class=RedirectResponse, status_code=303)
@@ -180,39 +165,3 @@ def _record(
         raise HTTPException(404, f"click not found: {click_id}") from error
     except RespondentMismatch as error:
         raise HTTPException(400, f"respondent_id: {error}") from error
-
-
-# --- the result page ---------------------------------------------------------------------------
-
-_STYLE = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}"
-
-
-def result_page(outcome: ClickOutcome) -> str:
-    """A plain page saying how the survey went and what it earned, in the app's currency."""
-    status, reward = outcome.click.status, outcome.reward
-    earned = "" if reward is None else _amount(reward, outcome.app.currency)
-    if status is ClickStatus.COMPLETE:
-        headline = f"Survey complete — you earned {earned}" if earned else "Survey complete"
-    elif status.is_open:
-        headline = "We have not heard back from this survey yet"
-    elif status.is_screened_out and earned:
-        headline = f"This survey did not work out this time — you still earned {earned}"
-    else:
-        headline = "This survey did not work out this time"
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(outcome.app.name)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{headline}</h1><p>You can close this page and go back to "
-        f"{escape(outcome.app.name)}.</p></body></html>"
-    )
-
-
-def _amount(reward: Reward, currency: Currency) -> str:
-    """``reward``'s value as the app writes it, as HTML: "860 Points", or beside its icon."""
-    value = format_amount(reward.value)
-    if currency.symbol_is_image:
-        return f'{escape(value)} <img src="{escape(currency.symbol)}" alt="" height="24">'
-    if "{value}" in currency.symbol:
-        return escape(currency.symbol.replace("{value}", value))
-    return escape(f"{value} {currency.symbol}")

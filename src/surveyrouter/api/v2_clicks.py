@@ -5,14 +5,13 @@ shows and advances it."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from surveyrouter.api.actions import OffersDep
+from surveyrouter.api.actions import OffersDep, ValidationInfoOut, validation_out
 from surveyrouter.api.client import AnswerValue
 from surveyrouter.api.client_context import (
     ClientRequest,
@@ -33,7 +32,6 @@ from surveyrouter.domain.impressions import (
 from surveyrouter.domain.questions import AnswerInvalid, Question
 from surveyrouter.domain.tags import TagsInvalid, parse_tags
 from surveyrouter.domain.v2_clicks import V2Click
-from surveyrouter.domain.validation_info import validation_info
 from surveyrouter.services.callers import Caller
 from surveyrouter.services.profile_answers import QuestionNotSkippable
 from surveyrouter.services.survey_entry import CannotOpen, termination_url
@@ -71,12 +69,6 @@ class ClickCreated(BaseModel):
 class AnswerOut(BaseModel):
     code: str
     localized_text: str
-
-
-class ValidationInfoOut(BaseModel):
-    min: int | float | None
-    max: int | float | None
-    regex: str | None
 
 
 class QuestionOut(BaseModel):
@@ -292,14 +284,7 @@ def _click(flow: ClickFlow, call: ClientRequest, click_id: str) -> V2Click:
         raise HTTPException(404, str(error)) from error
 
 
-def _number(value: Decimal | None) -> int | float | None:
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def _question_out(question: Question, language: str) -> QuestionOut:
-    rules = validation_info(question)
     return QuestionOut(
         id=question.key,
         language=language,
@@ -310,9 +295,7 @@ def _question_out(question: Question, language: str) -> QuestionOut:
             for option in question.answers
         ],
         can_skip=not question.standard,
-        validation_info=ValidationInfoOut(
-            min=_number(rules.min), max=_number(rules.max), regex=rules.regex
-        ),
+        validation_info=validation_out(question),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import typer
 import uvicorn
@@ -24,6 +25,8 @@ from surveyrouter.settings import SANDBOX_MOUNT, Settings, http_url
 
 console = Console()
 
+# The user the printed offerwall link opens as: any uid works, each is a new user.
+DEMO_WALL_USER = "demo-user"
 URL_PATHS = (("API", "/"), ("Docs", "/docs"), ("Health", "/healthz"), ("Metrics", "/metrics"))
 
 
@@ -122,4 +125,6 @@ def print_urls(
         # token) is one `surveyrouter apps show` away, not printed to every log.
         table.add_row("App", f"{first_app.name} (id {first_app.id})")
         table.add_row("API token", first_app.api_token)
+        wall = urlencode({"token": first_app.api_token, "uid": DEMO_WALL_USER})
+        table.add_row("Offerwall", f"{base}/offerwall?{wall}")
     console.print(table)

@@ -1,0 +1,1 @@
+"""Pages people look at: the hosted offerwall and the result page surveys return to."""
