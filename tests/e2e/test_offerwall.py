@@ -413,3 +413,39 @@ def test_every_restriction_and_an_empty_list_say_so_plainly(
     assert tab.page.locator(".leaderboard").count() == 0  # these apps have it off
     tab.screenshot(view_name)
     assert_fits(tab)
+
+
+def test_a_user_back_from_an_unfinished_survey_is_asked_why_they_left(
+    wall_server: WallServer, open_tab: Any
+) -> None:
+    wall_server.force("abandoned")  # the sandbox's survey page never sends the user back
+    tab: Tab = open_tab(PHONE)
+    uid = "came-back"
+    tab.page.goto(wall_server.wall(uid))
+    answer_profile(tab)
+    view(tab, "start-bonus")
+    tab.page.click("#back")
+    view(tab, "surveys")
+    tab.page.click(f'button.card[data-survey-id="{wall_server.plain[0]}"]')
+    tab.page.wait_for_url("**/sandbox/rex/start?**")
+    tab.wait_for_hook(START)
+
+    tab.page.go_back()
+    dialog = tab.page.locator("#leave-dialog")
+    dialog.wait_for()
+    assert "Did you leave the survey?" in dialog.inner_text()
+    tab.screenshot("back-from-survey")
+    assert_fits(tab)
+    dialog.get_by_label("Technical issues").check()
+    dialog.get_by_role("button", name="Leave survey").click()
+    view(tab, "surveys")
+
+    history = tab.page.request.get(
+        f"{wall_server.url}/v1/client/user/history",
+        headers={"X-Api-Token": TOKEN, "X-User-Id": uid},
+    )
+    assert [event["type"] for event in history.json()["data"]] == ["LEAVE"]
+    # Seen once: the wall does not ask again on the next visit.
+    tab.page.reload()
+    view(tab, "surveys")
+    assert tab.page.locator("#leave-dialog").count() == 0

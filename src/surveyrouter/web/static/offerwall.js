@@ -376,13 +376,14 @@
   function leaveDialog(clickId, title, detail) {
     return new Promise((resolve) => {
       const reasons = el("fieldset", { class: "choices" },
-        el("legend", {}, title),
+        el("legend", { class: "visually-hidden" }, title),
         LEAVE_REASONS.map((reason, index) => el("label", { class: "choice" },
           el("input", { type: "radio", name: "reason", value: reason, required: true,
             checked: index === LEAVE_REASONS.length - 1 }),
           el("span", {}, t(`reason_${reason}`)))));
       const error = el("p", { class: "field-error", role: "alert", hidden: true });
       const form = el("form", { method: "dialog" },
+        el("h2", { id: "leave-title" }, title),
         detail ? el("p", {}, detail) : null,
         reasons,
         error,
@@ -391,7 +392,7 @@
           el("button", { type: "submit", class: "button secondary", value: "cancel",
             formnovalidate: true }, t("leave_cancel"))));
       const dialog = el("dialog", { class: "dialog", id: "leave-dialog",
-        "aria-label": title }, form);
+        "aria-labelledby": "leave-title" }, form);
       form.addEventListener("submit", async (event) => {
         if (event.submitter?.value !== "leave") return;
         event.preventDefault();
