@@ -40,6 +40,8 @@ from surveyrouter.services.callers import AppsByToken
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.settings import SANDBOX_MOUNT
 from surveyrouter.web import offerwall, results
+from surveyrouter.web.admin.auth import install_admin_handlers
+from surveyrouter.web.admin.router import router as admin_router
 from surveyrouter.web.pages import STATIC_PATH
 from surveyrouter.workers.loops import BackgroundLoops
 
@@ -103,6 +105,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_request_body_bytes)
     app.add_middleware(RequestObservation, metrics=HttpMetrics(registry))
     install_error_handlers(app)
+    install_admin_handlers(app)
 
     app.include_router(health.router)
     app.include_router(client.router)
@@ -117,6 +120,7 @@ def create_app(
     app.include_router(results.router)
     app.include_router(exchanges.router)
     app.include_router(offerwall.router)
+    app.include_router(admin_router)
     app.mount(STATIC_PATH, StaticFiles(packages=[("surveyrouter.web", "static")]))
     if sandbox is not None:
         # The sandbox answers in REX's own shapes, not our envelope: it stands in for Dynata.

@@ -392,3 +392,44 @@ class HiddenSurveyRow(Base):
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
     opportunity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hidden_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OperatorRow(Base):
+    """An operator of the dashboard; ``password_hash`` is argon2id (PHC string)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class OperatorSessionRow(Base):
+    """A signed-in operator: the SHA-256 of the cookie's token (never the token itself), and
+    the token every form of the session must carry against cross-site requests."""
+
+    __tablename__ = "operator_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OperatorSignInFailureRow(Base):
+    """One failed sign-in: recent ones per username and per address throttle guessing."""
+
+    __tablename__ = "operator_sign_in_failures"
+    __table_args__ = (
+        Index("ix_operator_sign_in_failures_username_at", "username", "at"),
+        Index("ix_operator_sign_in_failures_ip_address_at", "ip_address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,0 +1,60 @@
+"""Operators: the people who sign in to the dashboard, and the rules their names and
+passwords keep. Checked where an account is made (the CLI), never discovered at sign-in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything; this bounds the work one sign-in costs
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
+
+
+class OperatorInvalid(ValueError):
+    """A username or password that breaks its rule; ``field`` names which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    id: int
+    username: str
+    disabled: bool
+    created_at: datetime
+    last_sign_in_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSession:
+    """A signed-in operator; ``csrf_token`` must come back with every form they send."""
+
+    operator: Operator
+    csrf_token: str
+    expires_at: datetime
+
+
+def check_username(username: str) -> str:
+    """``username`` lower-cased, if it is 3–64 letters, digits and ``._@-``."""
+    cleaned = username.strip().lower()
+    if not _USERNAME.fullmatch(cleaned):
+        raise OperatorInvalid(
+            "username",
+            "3-64 characters: letters, digits and . _ @ - (starting with a letter or digit)",
+        )
+    return cleaned
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise OperatorInvalid("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise OperatorInvalid("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+    if not password.strip():
+        raise OperatorInvalid("password", "must not be blank")
+    return password

@@ -1,0 +1,1 @@
+"""The operator dashboard at ``/admin``: server-rendered pages (Jinja2) behind a sign-in."""
