@@ -185,6 +185,7 @@ def wall_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WallServer
         sandbox_frozen=True,
         sandbox_forced_outcome="1.0",
         index_poll_interval_seconds=0.2,
+        impressions_flush_seconds=0.5,
         trusted_proxies=["127.0.0.1/32"],
         anonymous_ip_cidr_files=[vpn_list],
     )

@@ -30,7 +30,16 @@ def http(runtime: Runtime) -> Iterator[httpx.Client]:
 
 
 def test_every_dashboard_page_sends_a_stranger_to_the_sign_in_page(http: httpx.Client) -> None:
-    for path in ("/admin", "/admin/networks", "/admin/networks?x=1"):
+    for path in (
+        "/admin",
+        "/admin/networks",
+        "/admin/apps",
+        "/admin/apps/1",
+        "/admin/traffic?app=1",
+        "/admin/callbacks",
+        "/admin/users?app=1&uid=u",
+        "/admin/opportunities",
+    ):
         response = http.get(path)
         assert response.status_code == 303, path
         assert response.headers["location"].startswith("/admin/sign-in?next=")

@@ -7,8 +7,6 @@ Every app setting is an option spelled as the JSON document names it, with dashe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -21,6 +19,7 @@ from surveyrouter.cli.root import app as root
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.callbacks import unknown_macros
+from surveyrouter.services.app_settings_text import FLAGS, parse_setting
 from surveyrouter.services.apps import SETTINGS, app_document, change_app, create_app
 from surveyrouter.settings import Settings
 from surveyrouter.store.apps import AppNotFound, find_app_by_token, get_app, list_apps
@@ -33,69 +32,6 @@ root.add_typer(apps, name="apps")
 _TAKES_SETTINGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 _ALIASES = {"token": "api_token"}
 
-
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a finite number")
-    return value
-
-
-def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An empty value ("") clears an optional setting."""
-    return lambda text: None if text == "" else parse(text)
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
-
-
-def _items(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
-
-
-def _boolean(text: str) -> bool:
-    if text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
-    raise ValueError(f"{text!r} is not true or false")
-
-
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "revenue_share": _decimal,
-    "currency_factor": _decimal,
-    "currency_bonus_percent": _whole,
-    "start_bonus_questions": _whole,
-    "ranking_variants": _whole,
-    "screenout_reward": _optional(_decimal),
-    "start_bonus_reward": _optional(_decimal),
-    "allowed_countries": lambda text: frozenset(c.upper() for c in _items(text)),
-    "default_country": str.upper,
-    "leaderboard_rewards": lambda text: tuple(_decimal(r) for r in _items(text)),
-    "colors": lambda text: tuple(_items(text)),
-    "callback_url": _optional(str),
-    "redirect_complete_url": _optional(str),
-    "redirect_screenout_url": _optional(str),
-    "redirect_start_bonus_url": _optional(str),
-    "redirect_termination_url": _optional(str),
-}
-_FLAGS = {
-    "currency_whole_units",
-    "currency_symbol_is_image",
-    "client_overrides_allowed",
-    "leaderboard_enabled",
-    "verified",
-}
 
 _SETTINGS_HELP = (
     "Settings, as options: "
@@ -116,32 +52,34 @@ def parse_settings(arguments: list[str]) -> dict[str, Any]:
             raise AppSettingInvalid(argument, "expected an option such as --name NAME")
         option, has_value, value = argument[2:].partition("=")
         name = option.replace("-", "_")
-        negated = name.startswith("no_") and name[3:] in _FLAGS
+        negated = name.startswith("no_") and name[3:] in FLAGS
         name = _ALIASES.get(name[3:] if negated else name, name[3:] if negated else name)
         if name not in SETTINGS:
             raise AppSettingInvalid(f"--{option}", "no such setting")
-        if name in _FLAGS:
+        if name in FLAGS:
             if negated:
                 settings[name] = False
                 continue
             if not has_value and position < len(arguments) and arguments[position][:2] != "--":
                 value, has_value = arguments[position], "="
                 position += 1
-            try:
-                settings[name] = _boolean(value) if has_value else True
-            except ValueError as error:
-                raise AppSettingInvalid(f"--{option}", str(error)) from None
+            settings[name] = _parsed(option, name, value) if has_value else True
             continue
         if not has_value:
             if position >= len(arguments):
                 raise AppSettingInvalid(f"--{option}", "needs a value")
             value = arguments[position]
             position += 1
-        try:
-            settings[name] = _PARSERS.get(name, str)(value)
-        except ValueError as error:
-            raise AppSettingInvalid(f"--{option}", str(error)) from None
+        settings[name] = _parsed(option, name, value)
     return settings
+
+
+def _parsed(option: str, name: str, text: str) -> Any:
+    """``parse_setting``, its refusal naming the option as it was typed."""
+    try:
+        return parse_setting(name, text)
+    except AppSettingInvalid as error:
+        raise AppSettingInvalid(f"--{option}", error.message) from None
 
 
 @apps.command(context_settings=_TAKES_SETTINGS, help=f"Create an app. {_SETTINGS_HELP}")

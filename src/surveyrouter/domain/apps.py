@@ -18,6 +18,8 @@ _COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 # Client API §1.2: user ids are at most 65 characters; an app name is for people.
 MAX_NAME_LENGTH = 200
 MAX_TOKEN_LENGTH = 64
+# Amounts are stored as NUMERIC(12, 4): eight digits before the point.
+MAX_AMOUNT = Decimal(10) ** 8
 
 
 class AppSettingInvalid(ValueError):
@@ -133,6 +135,8 @@ class App:
 def _check_text(name: str, value: str, limit: int) -> None:
     if not isinstance(value, str) or not value.strip():
         raise AppSettingInvalid(name, "must not be empty")
+    if "\x00" in value:
+        raise AppSettingInvalid(name, "must not contain a NUL character")
     if len(value) > limit:
         raise AppSettingInvalid(name, f"must be at most {limit} characters")
 
@@ -155,6 +159,8 @@ def _check_amount(name: str, value: Decimal) -> None:
     _check_decimal(name, value)
     if value < 0:
         raise AppSettingInvalid(name, "must not be negative")
+    if value >= MAX_AMOUNT:
+        raise AppSettingInvalid(name, f"must be less than {MAX_AMOUNT:,}")
     if value.as_tuple().exponent < -4:  # type: ignore[operator]
         raise AppSettingInvalid(name, "must have at most four decimal places")
 
@@ -180,6 +186,8 @@ def _check_country(name: str, value: str) -> None:
 
 
 def _check_url(name: str, value: str) -> None:
+    if "\x00" in value:
+        raise AppSettingInvalid(name, "must not contain a NUL character")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise AppSettingInvalid(name, f"{value!r} is not an absolute http(s) URL")

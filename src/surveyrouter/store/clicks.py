@@ -189,7 +189,7 @@ def observed_outcomes(
     )
     abandoned = or_(
         status.in_((ClickStatus.ERROR.value, ClickStatus.LEFT.value)),
-        and_(status == ClickStatus.STARTED.value, _past_abandon_at(dialect, now)),
+        and_(status == ClickStatus.STARTED.value, past_abandon_at(dialect, now)),
     )
     query = (
         select(
@@ -234,7 +234,7 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
 
-def _past_abandon_at(dialect: str, now: datetime) -> ColumnElement[bool]:
+def past_abandon_at(dialect: str, now: datetime) -> ColumnElement[bool]:
     """``now >= created_at + abandon_after(loi_minutes)`` in SQL, to the microsecond.
 
     ``abandon_after`` is max(3 × LOI, 60) minutes (a negative LOI counts as 0, which the 60

@@ -79,7 +79,7 @@ def claim_due(session: Session, at: datetime, limit: int, lease: timedelta) -> l
     for row in rows:
         row.next_attempt_at = at + lease
     session.flush()
-    return [_item(row) for row in rows]
+    return [outbox_item(row) for row in rows]
 
 
 def record_delivered(session: Session, item_id: int, at: datetime, status_code: int) -> None:
@@ -126,10 +126,11 @@ def get_callback(session: Session, transaction_id: str) -> OutboxItem | None:
         .where(CallbackOutboxRow.transaction_id == transaction_id)
         .execution_options(populate_existing=True)
     ).first()
-    return _item(row) if row is not None else None
+    return outbox_item(row) if row is not None else None
 
 
-def _item(row: CallbackOutboxRow) -> OutboxItem:
+def outbox_item(row: CallbackOutboxRow) -> OutboxItem:
+    """The outbox row as the domain's item."""
     return OutboxItem(
         id=row.id,
         app_id=row.app_id,

@@ -186,3 +186,8 @@ def lock_user(session: Session, user_id: int) -> None:
     both write (two entries into one survey) run one after the other. SQLite's write
     transactions are serialised already (``store.db``: BEGIN IMMEDIATE)."""
     session.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
+
+
+def user_last_seen(session: Session, user_id: int) -> datetime | None:
+    """When the user last called the client API (``User`` does not carry it)."""
+    return session.scalar(select(UserRow.last_seen_at).where(UserRow.id == user_id))

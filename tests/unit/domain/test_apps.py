@@ -50,6 +50,11 @@ def test_defaults_are_a_us_app_keeping_seventy_percent_for_the_publisher() -> No
         ({"currency": Currency(factor=Decimal(0))}, "currency_factor"),
         ({"currency": Currency(bonus_percent=-5)}, "currency_bonus_percent"),
         ({"currency": Currency(symbol="coin", symbol_is_image=True)}, "currency_symbol"),
+        # What the store's NUMERIC(12, 4) and PostgreSQL's text cannot hold.
+        ({"screenout_reward": Decimal("100000000")}, "screenout_reward"),
+        ({"currency": Currency(factor=Decimal("1e9"))}, "currency_factor"),
+        ({"name": "Quiz\x00"}, "name"),
+        ({"callback_url": "https://x.example/cb\x00"}, "callback_url"),
     ],
 )
 def test_a_broken_setting_is_refused_by_name(changes: dict[str, Any], setting: str) -> None:
