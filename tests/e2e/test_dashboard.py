@@ -121,8 +121,11 @@ def test_an_operator_creates_an_app_sees_its_complete_retries_its_callback_and_b
         receiver.failures = 0
         page.get_by_role("button", name=f"Retry {transaction_id} now").click()
 
+        page.wait_for_url("**/admin/callbacks?*done=*")  # the retry's own redirect first
+        callbacks = page.url
+
         def delivered() -> bool:
-            page.reload()
+            page.goto(callbacks)
             return row_status(tab, transaction_id) == "delivered"
 
         assert eventually(delivered, seconds=20), "the retried callback was never delivered"
