@@ -29,6 +29,7 @@ from surveyrouter.services.callers import AppsByToken
 from surveyrouter.store.apps import AppNotFound, get_app, list_apps
 from surveyrouter.store.column_types import MONEY_SCALE
 from surveyrouter.web.admin.auth import AdminProblem, CheckedForm, OperatorDep
+from surveyrouter.web.admin.ids import stored_id
 from surveyrouter.web.admin.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -481,11 +482,12 @@ def _new_app_values() -> dict[str, str | bool]:
 def _stored(runtime: Runtime, app_id: str) -> App:
     """The app the path names, else the dashboard's 404."""
     # Digits only, within the id column's range: anything else names no app (never a 500).
-    if not (app_id.isascii() and app_id.isdigit() and len(app_id) <= 19) or int(app_id) >= 2**63:
+    number = stored_id(app_id)
+    if number is None:
         raise AdminProblem(404, "No such app.")
     try:
         with runtime.sessions() as session:
-            return get_app(session, int(app_id))
+            return get_app(session, number)
     except AppNotFound as error:
         raise AdminProblem(404, _sentence(str(error))) from None
 

@@ -24,6 +24,7 @@ from surveyrouter.store.outbox_admin import (
     retry_now,
 )
 from surveyrouter.web.admin.auth import AdminProblem, CheckedForm, OperatorDep
+from surveyrouter.web.admin.ids import stored_id
 from surveyrouter.web.admin.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -44,10 +45,10 @@ class _Filters:
     is not one of them is a 400 page."""
 
     def __init__(self, app: str, status: str, page: str) -> None:
-        self.app_id = _number(app) if app else None
+        self.app_id = stored_id(app) if app else None
         if app and self.app_id is None:
             raise AdminProblem(400, "The app is one of the apps' numbers.")
-        number = _number(page) if page else 1
+        number = stored_id(page) if page else 1
         if number is None or number > MAX_PAGE:
             raise AdminProblem(400, f"Pages are numbered from 1 to {MAX_PAGE}.")
         self.page = number
@@ -118,7 +119,7 @@ def post_dead_letter(runtime: RuntimeDep, form: CheckedForm, item_id: str) -> Re
 
 
 def _change(sessions: sessionmaker[Session], item_id: str, action: str) -> OutboxChange:
-    number = _number(item_id)
+    number = stored_id(item_id)
     if number is None:
         raise AdminProblem(404, f"There is no callback {item_id!r}.")
     try:
@@ -143,15 +144,6 @@ def _back(form: FormData, done: str, change: OutboxChange) -> RedirectResponse:
     except AdminProblem:
         filters = _Filters("", "", "")
     return RedirectResponse(filters.query(done=done, tx=change.item.transaction_id), 303)
-
-
-def _number(text: str) -> int | None:
-    """An id or page as a form or query writes it; None unless it could be a stored id (a
-    bigint: a larger number would be an error in PostgreSQL, not a miss)."""
-    if not (text.isascii() and text.isdigit()):
-        return None
-    number = int(text)
-    return number if 0 < number < 2**63 else None
 
 
 def _notice(done: str, tx: str) -> str | None:

@@ -28,6 +28,7 @@ from surveyrouter.store.db import transaction
 from surveyrouter.store.ledger import get_entry, user_entries
 from surveyrouter.store.users import ban_user, find_user, user_by_id, user_last_seen
 from surveyrouter.web.admin.auth import AdminProblem, CheckedForm, OperatorDep
+from surveyrouter.web.admin.ids import stored_id
 from surveyrouter.web.admin.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -119,7 +120,7 @@ def post_reverse(runtime: RuntimeDep, form: CheckedForm, user_id: str) -> Redire
 
 
 def _find(runtime: Runtime, app: str, uid: str) -> _Found:
-    app_id = _number(app)
+    app_id = stored_id(app)
     if app_id is None:
         raise AdminProblem(404, "Choose one of the apps.")
     with runtime.sessions() as session:
@@ -168,22 +169,13 @@ def _profile(runtime: Runtime, found: _Found) -> dict[str, Any]:
 
 def _stored_user(session: Session, user_id: str) -> User:
     """The user a form's path names by their internal id (a uid may hold any character)."""
-    number = _number(user_id)
+    number = stored_id(user_id)
     try:
         if number is None:
             raise LookupError(user_id)
         return user_by_id(session, number)
     except LookupError:
         raise AdminProblem(404, f"There is no user {user_id!r}.") from None
-
-
-def _number(text: str) -> int | None:
-    """An id as a form or query writes it; None unless it could be a stored one (a bigint:
-    a larger number would be an error in PostgreSQL, not a miss)."""
-    if not (text.isascii() and text.isdigit()):
-        return None
-    number = int(text)
-    return number if 0 < number < 2**63 else None
 
 
 def _field(form: FormData, name: str) -> str:

@@ -1,0 +1,12 @@
+"""Ids as the dashboard's paths, forms and queries write them."""
+
+from __future__ import annotations
+
+
+def stored_id(text: str) -> int | None:
+    """``text`` as an id that could be stored; None unless it is ASCII digits naming a
+    positive bigint (a larger number would be an error in PostgreSQL, not a miss)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number < 2**63 else None
