@@ -10,8 +10,9 @@ then the index feed applies the change feed to a matcher 1,000 changes at a time
 reference — one notification per receive and one change per feed batch, over the first
 ``--reference`` opportunities. It prints, per backend, the sync and feed rates, the end-to-end
 rate (opportunities from the exchange's queue into the matcher, per second), the median and p99
-time of one sync step, and the (a)/(b) ratio; then checks the store and the matcher hold every
-opportunity. A benchmark, not a test: it asserts nothing about time.
+time of one sync step, the (a)/(b) ratio and each process's CPU time per opportunity (on two
+cores, 2,000 opportunities/s leaves 1 ms of CPU for everything); then checks the store and
+the matcher hold every opportunity. A benchmark, not a test: it asserts nothing about time.
 
 PostgreSQL: SURVEYROUTER_BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test;
 the run uses a schema of its own and drops it.
@@ -71,6 +72,8 @@ class Pass:
     steps: list[float]
     stored: int  # live opportunities in the store afterwards
     indexed: int  # opportunities in the matcher afterwards
+    router_cpu_s: float  # this process's CPU time (every thread) over the pass
+    exchange_cpu_s: float  # the exchange process's CPU time over the pass
 
     @property
     def end_to_end(self) -> float:
@@ -78,11 +81,18 @@ class Pass:
 
 
 @dataclasses.dataclass
+class Split:
+    rate: float  # end-to-end opp/s
+    sync_cpu_s: float  # the sync process's CPU time while the feed caught up
+    feed_cpu_s: float  # the following process's
+
+
+@dataclasses.dataclass
 class Row:
     backend: str
     batched: Pass
     reference: Pass
-    split: float | None = None  # (c) end-to-end opp/s with sync in its own process
+    split: Split | None = None  # (c) sync in its own process
 
 
 def free_port() -> int:
@@ -91,8 +101,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc``). CPU time moves less
+    than wall time on a machine whose speed varies from minute to minute."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass
+class Exchange:
+    url: str
+    pid: int
+
+
 @contextmanager
-def exchange(size: int, seed: int) -> Iterator[str]:
+def exchange(size: int, seed: int) -> Iterator[Exchange]:
     """A standalone sandbox exchange in its own process, as a remote exchange would be: its
     work (JSON, signatures) does not share this process's interpreter."""
     port = free_port()
@@ -118,7 +141,7 @@ def exchange(size: int, seed: int) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the sandbox exchange did not start") from None
                 time.sleep(0.2)
-        yield url
+        yield Exchange(url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -137,8 +160,8 @@ def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: in
               ) -> Pass:  # fmt: skip
     """Sync a fresh exchange of ``size`` opportunities as ``serve`` does: the sync worker and
     the index feed in two threads, until the matcher holds every live opportunity."""
-    with exchange(size, seed) as url:
-        http = httpx.Client(base_url=url, timeout=60)
+    with exchange(size, seed) as remote:
+        http = httpx.Client(base_url=remote.url, timeout=60)
         client = RegistryClient(
             RexApi(http, KEYS, retry=RetryPolicy(max_attempts=2)), network=NETWORK
         )
@@ -167,6 +190,7 @@ def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: in
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"{label}: sync", total=size)
             started = time.perf_counter()
+            router_cpu, exchange_cpu = time.process_time(), cpu_seconds(remote.pid)
             follower.start()
             # As the worker's own loop steps: the next batch is fetched while one is stored.
             pipeline = worker.steps()
@@ -181,13 +205,17 @@ def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: in
             synced.set()
             follower.join()
             wall = time.perf_counter() - started
+            router_cpu = time.process_time() - router_cpu
+            exchange_cpu = cpu_seconds(remote.pid) - exchange_cpu
         client.close()
     with runtime.sessions() as session:
         stored = live_counts(session).get(NETWORK, 0)
-    return Pass(size, sum(steps), feed_busy, wall, steps, stored, feed.indexed)
+    return Pass(
+        size, sum(steps), feed_busy, wall, steps, stored, feed.indexed, router_cpu, exchange_cpu
+    )
 
 
-def split_pass(url: str, size: int, seed: int) -> float:
+def split_pass(url: str, size: int, seed: int) -> Split:
     """``surveyrouter sync`` in its own process fills the store; this process only follows the
     change feed, as an API process started with ``serve --no-sync`` does. Returns end-to-end
     opportunities per second, timed from the first change the feed sees (the sync process's
@@ -195,11 +223,11 @@ def split_pass(url: str, size: int, seed: int) -> float:
     runtime = build_runtime(Settings(database_url=url))
     prepare_database(runtime)
     try:
-        with exchange(size, seed) as exchange_url:
+        with exchange(size, seed) as remote:
             environment = {
                 **os.environ,
                 "SURVEYROUTER_DATABASE_URL": url,
-                "SURVEYROUTER_SANDBOX_URL": exchange_url,
+                "SURVEYROUTER_SANDBOX_URL": remote.url,
                 "SURVEYROUTER_SANDBOX_ACCESS_KEY": KEYS.access_key,
                 "SURVEYROUTER_SANDBOX_SECRET_KEY": KEYS.secret_key,
                 "SURVEYROUTER_ATTRIBUTE_DISCOVERY_INTERVAL_SECONDS": "3600",
@@ -217,6 +245,7 @@ def split_pass(url: str, size: int, seed: int) -> float:
                 while not feed.catch_up() and time.monotonic() < deadline:
                     time.sleep(0.005)
                 started = time.perf_counter()
+                sync_cpu, feed_cpu = cpu_seconds(worker.pid), time.process_time()
                 with Progress(console=console, transient=True) as progress:
                     task = progress.add_task("sync process → feed", total=size)
                     while feed.last_seq < size and time.monotonic() < deadline:
@@ -224,12 +253,14 @@ def split_pass(url: str, size: int, seed: int) -> float:
                         progress.update(task, completed=feed.last_seq)
                         time.sleep(0.01)
                 elapsed = time.perf_counter() - started
+                sync_cpu = cpu_seconds(worker.pid) - sync_cpu
+                feed_cpu = time.process_time() - feed_cpu
             finally:
                 worker.terminate()
                 worker.wait(timeout=30)
     finally:
         runtime.close()
-    return size / elapsed
+    return Split(size / elapsed, sync_cpu, feed_cpu)
 
 
 def run(backend: str, size: int, reference: int, seed: int, workdir: Path, split: bool) -> Row:
@@ -258,6 +289,12 @@ def ms(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples), q)) * 1000 if samples else float("nan")
 
 
+def per_opportunity(count: int, first_s: float, second_s: float) -> str:
+    """Two processes' CPU time per opportunity, in ms, and their sum."""
+    first, second = first_s / count * 1000, second_s / count * 1000
+    return f"{first:.2f} + {second:.2f} = {first + second:.2f}"
+
+
 def render(rows: list[Row], markdown: bool) -> None:
     header = [
         "backend",
@@ -270,7 +307,9 @@ def render(rows: list[Row], markdown: bool) -> None:
         "(b) reference opp/s",
         "(a)/(b)",
         "stored live = indexed",
+        "(a) CPU ms/opp: router + exchange",
         "(c) sync process + feed opp/s",
+        "(c) CPU ms/opp: sync + feed",
     ]
     table = Table(*header, title="sync: exchange queue → store → matcher")
     lines = []
@@ -287,7 +326,11 @@ def render(rows: list[Row], markdown: bool) -> None:
             f"{b.end_to_end:,.0f} (n={b.opportunities})",
             f"{a.end_to_end / b.end_to_end:.1f}×",
             "yes" if a.stored == a.indexed else f"no ({a.stored} / {a.indexed})",
-            "–" if row.split is None else f"{row.split:,.0f}",
+            per_opportunity(a.opportunities, a.router_cpu_s, a.exchange_cpu_s),
+            "–" if row.split is None else f"{row.split.rate:,.0f}",
+            "–"
+            if row.split is None
+            else per_opportunity(a.opportunities, row.split.sync_cpu_s, row.split.feed_cpu_s),
         ]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")

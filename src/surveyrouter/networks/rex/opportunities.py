@@ -10,13 +10,19 @@ from pydantic import ValidationError
 from surveyrouter.domain.opportunity import (
     Cell,
     CellKind,
-    Device,
     FilterObject,
     ListOperator,
     Opportunity,
     OpportunityStatus,
     QuotaObject,
     Requirements,
+)
+from surveyrouter.networks.rex.common_shape import (
+    DEVICE_BY_NAME,
+    KIND_BY_NAME,
+    KNOWN_CATEGORY_IDS,
+    STATUS_BY_NAME,
+    parse_common,
 )
 from surveyrouter.networks.rex.wire import (
     RexCell,
@@ -26,22 +32,26 @@ from surveyrouter.networks.rex.wire import (
     log_once,
 )
 
-# REX §3.2 (SDK-PY CategoryEnum). Other ids are kept as they are: the list grows without notice.
-KNOWN_CATEGORY_IDS = frozenset(range(550, 579)) | {581, 582, 583, 587}
-
-_STATUSES: dict[str, OpportunityStatus] = {
-    s.value: s for s in OpportunityStatus if s is not OpportunityStatus.OTHER
-}
-_DEVICES = {d.value: d for d in Device}
-_KINDS: dict[str, CellKind] = {k.value: k for k in CellKind if k is not CellKind.UNKNOWN}
-
 
 class InvalidOpportunity(ValueError):
     """An opportunity payload that cannot be routed: a required field is missing or malformed."""
 
 
 def parse_opportunity(raw: Mapping[str, Any], network: str = "rex") -> Opportunity:
-    """Validate one REX opportunity object (§3.1) and convert it to the domain."""
+    """Validate one REX opportunity object (§3.1) and convert it to the domain.
+
+    A payload in the common shape is read directly (``common_shape``); any other goes through
+    the wire models, which give the same result for the common shape (a property test holds
+    them to it) and are the ones that coerce, log what they do not know and explain errors.
+    """
+    common = parse_common(raw, network)
+    if common is not None:
+        return common
+    return parse_with_models(raw, network)
+
+
+def parse_with_models(raw: Mapping[str, Any], network: str = "rex") -> Opportunity:
+    """``parse_opportunity`` by the wire models alone: the plain reference."""
     try:
         wire = RexOpportunity.model_validate(raw)
     except ValidationError as error:
@@ -57,13 +67,13 @@ def to_domain(wire: RexOpportunity, network: str = "rex") -> Opportunity:
     _log_extras(wire, "opportunity")
     _log_extras(wire.locale, "locale")
     _log_extras(wire.links, "links")
-    status = _STATUSES.get(wire.status)
+    status = STATUS_BY_NAME.get(wire.status)
     if status is None:
         log_once("status", wire.status, opportunity_id=wire.id)
         status = OpportunityStatus.OTHER
     devices = set()
     for name in wire.devices:
-        device = _DEVICES.get(name)
+        device = DEVICE_BY_NAME.get(name)
         if device is None:
             log_once("device", name, opportunity_id=wire.id)
         else:
@@ -128,7 +138,7 @@ def _cell(cell: RexCell, opportunity_id: int) -> Cell:
     _log_extras(cell, "cell")
     if cell.range_ is not None:
         _log_extras(cell.range_, "range")
-    kind = _KINDS.get(cell.kind)
+    kind = KIND_BY_NAME.get(cell.kind)
     if kind is None:
         log_once("cell kind", cell.kind, opportunity_id=opportunity_id)
         kind = CellKind.UNKNOWN
@@ -154,7 +164,7 @@ def _cell(cell: RexCell, opportunity_id: int) -> Cell:
 
 
 def _quota_status(name: str, opportunity_id: int) -> OpportunityStatus:
-    status = _STATUSES.get(name)
+    status = STATUS_BY_NAME.get(name)
     if status is None:
         log_once("quota status", name, opportunity_id=opportunity_id)
         return OpportunityStatus.OTHER

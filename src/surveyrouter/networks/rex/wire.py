@@ -135,15 +135,21 @@ class RexOpportunity(WireModel):
         if not isinstance(cells, list):
             return data
         for cell in cells:
-            if isinstance(cell, dict) and cell.get("kind") not in KNOWN_CELL_KINDS:
+            if isinstance(cell, dict) and not _known_kind(cell):
                 break
         else:
             return data
         # The payload is the exchange's as sent (stored, audited): changed on a copy only.
         opaque = [
             {name: cell[name] for name in _CELL_HEADER if name in cell}
-            if isinstance(cell, dict) and cell.get("kind") not in KNOWN_CELL_KINDS
+            if isinstance(cell, dict) and not _known_kind(cell)
             else cell
             for cell in cells
         ]
         return {**data, "cells": opaque}
+
+
+def _known_kind(cell: dict[str, Any]) -> bool:
+    # A kind that is not even a string is left for the model to refuse, not hashed.
+    kind = cell.get("kind")
+    return isinstance(kind, str) and kind in KNOWN_CELL_KINDS
