@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -79,3 +80,17 @@ def test_malformed_documents_fail_as_the_standard_library_fails(document: bytes)
 @given(json_values)
 def test_writes_what_the_standard_library_reads_back(value: Any) -> None:
     assert json.loads(json_codec.dumps(value)) == value
+
+
+LONG_INTEGER_AT_A_NUMBER_START = re.compile(rb"(?:^|[\[,:\s])-?\d{19}")
+"""The plain statement of what the scan looks for, which the scan must agree with."""
+
+
+PIECES = ["1234567890", "123456789", "0", "-", ",", ":", "[", " ", "\t", '"', "a", "é"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=12).map("".join) | json_values.map(json.dumps))
+def test_the_long_integer_scan_finds_what_the_plain_regex_finds(text: str) -> None:
+    data = text.encode()
+    expected = LONG_INTEGER_AT_A_NUMBER_START.search(data) is not None
+    assert json_codec._may_hold_long_integers(data) is expected
