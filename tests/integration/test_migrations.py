@@ -84,3 +84,13 @@ def test_stored_payloads_are_compressed_with_lz4_on_postgresql(runtime: Runtime)
     )
     # PostgreSQL 15 here is built with lz4; SQLite has no such setting.
     assert method == ("l" if runtime.engine.dialect.name == "postgresql" else None)
+
+
+def test_traffic_indexes_exist(runtime: Runtime) -> None:
+    def indexes(table: str) -> dict[str, tuple[str, ...]]:
+        found = inspect(runtime.engine).get_indexes(table)
+        return {index["name"]: tuple(index["column_names"]) for index in found}
+
+    assert indexes("clicks")["ix_clicks_created_at"] == ("created_at",)
+    assert indexes("clicks")["ix_clicks_ended_at"] == ("ended_at",)
+    assert indexes("ledger_entries")["ix_ledger_entries_created_at"] == ("created_at",)

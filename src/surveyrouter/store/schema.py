@@ -283,10 +283,12 @@ class LedgerEntryRow(Base):
 
     __tablename__ = "ledger_entries"
     # The weekly leaderboard sums an app's entries over a week (store/leaderboard.py); the
-    # user's own entries are read by user (history, the start bonus).
+    # user's own entries are read by user (history, the start bonus); the dashboard's payouts
+    # read every app's entries by day (store/traffic.py).
     __table_args__ = (
         Index("ix_ledger_entries_app_id_created_at", "app_id", "created_at"),
         Index("ix_ledger_entries_user_id", "user_id"),
+        Index("ix_ledger_entries_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
@@ -320,9 +322,13 @@ class ClickRow(Base):
     null until the exchange's return or callback ends the click; the first one wins."""
 
     __tablename__ = "clicks"
+    # The dashboard's traffic pages read clicks by the day they were made and the day they
+    # ended, across every user (store/traffic.py).
     __table_args__ = (
         Index("ix_clicks_user_id_created_at", "user_id", "created_at"),
         Index("ix_clicks_network_id_opportunity_id", "network_id", "opportunity_id"),
+        Index("ix_clicks_created_at", "created_at"),
+        Index("ix_clicks_ended_at", "ended_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
