@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+from surveyrouter.egress import parse_networks
+
 # Where `serve` mounts the embedded sandbox exchange.
 SANDBOX_MOUNT = "/sandbox/rex"
 
@@ -153,6 +155,12 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or CIDRs of reverse proxies whose "
         "X-Forwarded-For is believed; empty: the header is never read.",
     )
+    callback_test_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated addresses or CIDRs that a publisher's test callback "
+        "(POST /v1/publishers/callbacks/test) may reach besides public addresses; empty: "
+        "loopback, private and other non-public addresses are refused.",
+    )
     geoip_country_db: Path | None = Field(
         default=None,
         description="A MaxMind-format country database (GeoIP2/GeoLite2 Country or City, "
@@ -166,11 +174,22 @@ class Settings(BaseSettings):
         description="Comma-separated files of VPN/proxy CIDRs, one per line, # comments.",
     )
 
-    @field_validator("trusted_proxies", "anonymous_ip_cidr_files", mode="before")
+    @field_validator(
+        "trusted_proxies",
+        "anonymous_ip_cidr_files",
+        "callback_test_allowed_networks",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("callback_test_allowed_networks", mode="after")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
         return value
 
     @model_validator(mode="after")

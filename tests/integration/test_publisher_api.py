@@ -4,6 +4,7 @@ signed like a real one; every refusal in the envelope."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -57,9 +58,16 @@ def publisher(runtime: Runtime) -> App:
     )
 
 
+# The test receivers listen on loopback, which test callbacks may reach only when allowed.
+LOOPBACK_ALLOWED = {"callback_test_allowed_networks": ["127.0.0.0/8"]}
+
+
 @pytest.fixture
 def base_url(runtime: Runtime, publisher: App) -> Iterator[str]:
-    with serving(create_app(runtime)) as url:
+    allowing = dataclasses.replace(
+        runtime, settings=runtime.settings.model_copy(update=LOOPBACK_ALLOWED)
+    )
+    with serving(create_app(allowing)) as url:
         yield url
 
 
@@ -526,6 +534,55 @@ def test_an_unreachable_endpoint_is_reported_with_a_200(client: httpx.Client) ->
     assert data["response"] is None
     assert "ConnectError" in data["error"]
     assert data["url"].startswith(f"http://127.0.0.1:{port}/cb?uid=test-user&debug=true&hash=")
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("127.0.0.1", "127.0.0.1, a loopback address"),
+        ("localhost", "a loopback address"),
+        ("[::1]", "::1, a loopback address"),
+        ("10.1.2.3", "10.1.2.3, a private address"),
+        ("169.254.169.254", "169.254.169.254, a link-local address"),  # cloud metadata
+        ("[::ffff:127.0.0.1]", "a loopback address"),
+        ("0.0.0.0", "0.0.0.0, an unspecified address"),
+    ],
+)
+def test_a_publishers_url_may_not_reach_this_servers_own_network(
+    runtime: Runtime, publisher: App, host: str, why: str
+) -> None:
+    # The runtime's own settings: nothing allowed beyond public addresses.
+    with (
+        receiving() as (receiver, receiver_url),
+        serving(create_app(runtime)) as url,
+        httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client,
+    ):
+        # On the receiver's port: were the address not refused, loopback would reach it.
+        port = urlsplit(receiver_url).port
+        target = f"http://{host}:{port}/cb"
+        response = client.post("/v1/publishers/callbacks/test", json={"url": target})
+
+    envelope = assert_error_envelope(response, "400 Bad Request")
+    assert why in str(envelope["error"])
+    assert "SURVEYROUTER_CALLBACK_TEST_ALLOWED_NETWORKS" in str(envelope["error"])
+    assert receiver.received == []
+
+
+def test_the_apps_own_callback_url_is_the_operators_and_may_be_on_loopback(
+    runtime: Runtime, publisher: App
+) -> None:
+    assert publisher.id is not None
+    with (
+        receiving() as (receiver, receiver_url),
+        serving(create_app(runtime)) as url,
+        httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client,
+    ):
+        change_app(runtime.sessions, now, publisher.id, {"callback_url": f"{receiver_url}/cb"})
+        response = client.post("/v1/publishers/callbacks/test", json={})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["response"]["status_code"] == 200
+    assert len(receiver.received) == 1
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,11 @@ import users' profiles, read one back, erase a user, send a test callback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from surveyrouter.api.actions import OffersDep
@@ -16,11 +15,13 @@ from surveyrouter.api.client import Empty
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.api.publisher_auth import PublisherApp
+from surveyrouter.bootstrap import Runtime
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.callbacks import CallbackTemplateInvalid
 from surveyrouter.domain.money import RewardKind
 from surveyrouter.domain.profile import Gender
 from surveyrouter.domain.users import check_uid
+from surveyrouter.egress import DestinationRefused, guarded_client, parse_networks
 from surveyrouter.services import publishers
 from surveyrouter.services.callback_delivery import DEFAULT_TIMEOUT
 from surveyrouter.services.publishers import (
@@ -163,13 +164,14 @@ class CallbackTestOut(BaseModel):
     error: str | None
 
 
-def callback_http() -> Iterator[httpx.Client]:
-    # As the delivery worker sends: redirects are not followed, the hash signs this URL.
-    with httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False) as http:
-        yield http
-
-
-CallbackHttp = Annotated[httpx.Client, Depends(callback_http)]
+def _callback_http(runtime: Runtime, publishers_url: bool) -> httpx.Client:
+    # As the delivery worker sends: redirects are not followed, the hash signs this URL. A URL
+    # the publisher sent may reach only public addresses and what the operator allows; the
+    # app's own callback URL is the operator's, and goes wherever they set it to.
+    if publishers_url:
+        allowed = parse_networks(runtime.settings.callback_test_allowed_networks)
+        return guarded_client(allowed, timeout=DEFAULT_TIMEOUT, follow_redirects=False)
+    return httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False)
 
 
 @router.post("/users")
@@ -211,16 +213,18 @@ def delete_user(app: PublisherApp, runtime: RuntimeDep, uid: str) -> Envelope[Em
 
 @router.post("/callbacks/test")
 def post_test_callback(
-    app: PublisherApp, http: CallbackHttp, body: CallbackTestBody
+    app: PublisherApp, runtime: RuntimeDep, body: CallbackTestBody
 ) -> Envelope[CallbackTestOut]:
     """Send one signed callback with ``debug=true`` to ``url`` (default: the app's callback
     URL) and show what the endpoint answered. An endpoint that cannot be reached is still
-    200: ``response`` is null and ``error`` says why."""
+    200: ``response`` is null and ``error`` says why. A ``url`` whose host is not a public
+    address (nor in ``SURVEYROUTER_CALLBACK_TEST_ALLOWED_NETWORKS``) is 400."""
     try:
-        result = publishers.send_test_callback(
-            app, body.url, _sample(body.data), http, tags=body.tags
-        )
-    except (NoCallbackUrl, CallbackTemplateInvalid) as error:
+        with _callback_http(runtime, publishers_url=body.url is not None) as http:
+            result = publishers.send_test_callback(
+                app, body.url, _sample(body.data), http, tags=body.tags
+            )
+    except (NoCallbackUrl, CallbackTemplateInvalid, DestinationRefused) as error:
         raise HTTPException(400, f"url: {error}") from error
     return ok(_callback_test_out(result))
 
