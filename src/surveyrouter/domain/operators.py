@@ -3,6 +3,7 @@ passwords keep. Checked where an account is made (the CLI), never discovered at 
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,3 +59,29 @@ def check_password(password: str) -> str:
     if not password.strip():
         raise OperatorInvalid("password", "must not be blank")
     return password
+
+
+class ActionKind(enum.StrEnum):
+    """What an operator did in the dashboard (``OperatorAction.kind``)."""
+
+    APP_CREATE = "app.create"
+    APP_UPDATE = "app.update"
+    APP_ROTATE = "app.rotate"
+    CALLBACK_RETRY = "callback.retry"
+    CALLBACK_DEAD_LETTER = "callback.dead_letter"
+    USER_BAN = "user.ban"
+    USER_UNBAN = "user.unban"
+    USER_REVERSE = "user.reverse"
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAction:
+    """One change an operator made: ``subject`` names the record ("app 3", "user 12",
+    "callback 40"), ``detail`` says what changed, in words."""
+
+    id: int
+    operator: str  # the operator's username
+    at: datetime
+    kind: ActionKind
+    subject: str
+    detail: str

@@ -426,6 +426,21 @@ class OperatorSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class OperatorActionRow(Base):
+    """One change an operator made in the dashboard: who, when, what, to which record, and
+    the particulars (``detail``, readable text). Kept for good: the activity page reads it."""
+
+    __tablename__ = "operator_actions"
+    __table_args__ = (Index("ix_operator_actions_operator_id", "operator_id"),)
+
+    id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)
+
+
 class OperatorSignInFailureRow(Base):
     """One failed sign-in: recent ones per username and per address throttle guessing."""
 

@@ -22,12 +22,14 @@ from surveyrouter.bootstrap import Runtime
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.callbacks import unknown_macros
-from surveyrouter.domain.operators import OperatorSession
+from surveyrouter.domain.operators import ActionKind, OperatorSession
 from surveyrouter.services.app_settings_text import CLEARABLE, FLAGS, format_setting, parse_setting
 from surveyrouter.services.apps import app_document, change_app, create_app, new_tokens
 from surveyrouter.services.callers import AppsByToken
 from surveyrouter.store.apps import AppNotFound, get_app, list_apps
 from surveyrouter.store.column_types import MONEY_SCALE
+from surveyrouter.store.db import transaction
+from surveyrouter.web.admin.activity import record
 from surveyrouter.web.admin.auth import AdminProblem, CheckedForm, OperatorDep
 from surveyrouter.web.admin.ids import stored_id
 from surveyrouter.web.admin.templating import render
@@ -267,6 +269,7 @@ def post_app(
             values={**_new_app_values(), **_typed(form, CREATE_FIELDS)},
             refused=error,
         )
+    _record(runtime, operator, ActionKind.APP_CREATE, created, f"created {created.name!r}")
     return RedirectResponse(f"/admin/apps/{created.id}?notice=Created", 303)
 
 
@@ -288,7 +291,7 @@ def post_app_settings(
 ) -> Response:
     app = _stored(runtime, app_id)
     try:
-        change_app(runtime.sessions, utc_now, _id(app), _changes(form, EDIT_FIELDS))
+        changed = change_app(runtime.sessions, utc_now, _id(app), _changes(form, EDIT_FIELDS))
         _forget_cached_apps(request)
     except AppNotFound as error:
         raise AdminProblem(404, _sentence(str(error))) from None
@@ -300,6 +303,10 @@ def post_app_settings(
             values={**_values(app), **_typed(form, EDIT_FIELDS)},
             refused=error,
         )
+    before, after = _values(app), _values(changed)
+    names = [name for name in EDIT_FIELDS if before[name] != after[name]]
+    if names:
+        _record(runtime, operator, ActionKind.APP_UPDATE, changed, "changed " + ", ".join(names))
     return RedirectResponse(f"/admin/apps/{_id(app)}?notice=Saved", 303)
 
 
@@ -319,13 +326,23 @@ def post_rotate(
             status_code=400,
         )
     try:
-        change_app(runtime.sessions, utc_now, _id(app), new_tokens())
+        rotated = change_app(runtime.sessions, utc_now, _id(app), new_tokens())
         _forget_cached_apps(request)
     except AppNotFound as error:
         raise AdminProblem(404, _sentence(str(error))) from None
     except AppSettingInvalid as error:  # a new token another app holds: as good as never
         return _app_page(request, operator, app, values=_values(app), refused=error)
+    detail = "rotated the API token, the server-to-server token and the secret"
+    _record(runtime, operator, ActionKind.APP_ROTATE, rotated, detail)
     return RedirectResponse(f"/admin/apps/{_id(app)}?notice=Rotated", 303)
+
+
+def _record(
+    runtime: Runtime, operator: OperatorSession, kind: ActionKind, app: App, detail: str
+) -> None:
+    # The apps service commits the change in its own transaction; its record follows.
+    with transaction(runtime.sessions) as session:
+        record(session, operator, kind, f"app {app.id} ({app.name})", detail)
 
 
 def _forget_cached_apps(request: Request) -> None:

@@ -12,6 +12,7 @@ from starlette.datastructures import FormData
 
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.clock import utc_now
+from surveyrouter.domain.operators import ActionKind, OperatorSession
 from surveyrouter.store.apps import list_apps
 from surveyrouter.store.db import transaction
 from surveyrouter.store.outbox import CallbackStatus
@@ -23,14 +24,14 @@ from surveyrouter.store.outbox_admin import (
     list_callbacks,
     retry_now,
 )
+from surveyrouter.web.admin.activity import record
 from surveyrouter.web.admin.auth import AdminProblem, CheckedForm, OperatorDep
-from surveyrouter.web.admin.ids import stored_id
+from surveyrouter.web.admin.ids import MAX_PAGE, page_number, stored_id
 from surveyrouter.web.admin.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
-MAX_PAGE = 1_000_000
 # The notices a redirect after a change may name (never text from the query itself).
 _NOTICES = {
     "retried": "Callback {tx} is pending and due now: the delivery worker sends it next.",
@@ -48,8 +49,8 @@ class _Filters:
         self.app_id = stored_id(app) if app else None
         if app and self.app_id is None:
             raise AdminProblem(400, "The app is one of the apps' numbers.")
-        number = stored_id(page) if page else 1
-        if number is None or number > MAX_PAGE:
+        number = page_number(page)
+        if number is None:
             raise AdminProblem(400, f"Pages are numbered from 1 to {MAX_PAGE}.")
         self.page = number
         try:
@@ -105,28 +106,45 @@ def callbacks_page(
 
 
 @router.post("/admin/callbacks/{item_id}/retry", response_class=RedirectResponse)
-def post_retry(runtime: RuntimeDep, form: CheckedForm, item_id: str) -> RedirectResponse:
-    change = _change(runtime.sessions, item_id, "retry")
+def post_retry(
+    runtime: RuntimeDep, operator: OperatorDep, form: CheckedForm, item_id: str
+) -> RedirectResponse:
+    change = _change(runtime.sessions, operator, item_id, ActionKind.CALLBACK_RETRY)
     done = "retried" if change.changed else "retried-pending"
     return _back(form, done, change)
 
 
 @router.post("/admin/callbacks/{item_id}/dead-letter", response_class=RedirectResponse)
-def post_dead_letter(runtime: RuntimeDep, form: CheckedForm, item_id: str) -> RedirectResponse:
-    change = _change(runtime.sessions, item_id, "dead-letter")
+def post_dead_letter(
+    runtime: RuntimeDep, operator: OperatorDep, form: CheckedForm, item_id: str
+) -> RedirectResponse:
+    change = _change(runtime.sessions, operator, item_id, ActionKind.CALLBACK_DEAD_LETTER)
     done = "dead-lettered" if change.changed else "dead-already"
     return _back(form, done, change)
 
 
-def _change(sessions: sessionmaker[Session], item_id: str, action: str) -> OutboxChange:
+def _change(
+    sessions: sessionmaker[Session], operator: OperatorSession, item_id: str, kind: ActionKind
+) -> OutboxChange:
     number = stored_id(item_id)
     if number is None:
         raise AdminProblem(404, f"There is no callback {item_id!r}.")
     try:
         with transaction(sessions) as session:
-            if action == "retry":
-                return retry_now(session, number, utc_now())
-            return dead_letter(session, number, utc_now())
+            if kind is ActionKind.CALLBACK_RETRY:
+                change = retry_now(session, number, utc_now())
+            else:
+                change = dead_letter(session, number, utc_now())
+            # A retry always changes something (the callback is due now); a dead letter
+            # made twice changes nothing the second time.
+            if change.changed or kind is ActionKind.CALLBACK_RETRY:
+                item = change.item
+                detail = (
+                    f"{item.kind} {item.transaction_id} of app {item.app_id}: "
+                    f"{change.previous.value} → {item.status.value}"
+                )
+                record(session, operator, kind, f"callback {item.id}", detail)
+            return change
     except CallbackNotFound:
         raise AdminProblem(404, f"There is no callback {number}.") from None
     except CallbackFinished as error:

@@ -1,4 +1,4 @@
-"""Ids as the dashboard's paths, forms and queries write them."""
+"""Ids and page numbers as the dashboard's paths, forms and queries write them."""
 
 from __future__ import annotations
 
@@ -10,3 +10,12 @@ def stored_id(text: str) -> int | None:
         return None
     number = int(text)
     return number if 0 < number < 2**63 else None
+
+
+MAX_PAGE = 1_000_000
+
+
+def page_number(text: str) -> int | None:
+    """A list's page (``""`` is the first), or None unless it is from 1 to ``MAX_PAGE``."""
+    number = stored_id(text) if text else 1
+    return number if number is not None and number <= MAX_PAGE else None

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from surveyrouter.web.admin import apps, auth, callbacks, networks, opportunities, traffic, users
+from surveyrouter.web.admin import (
+    activity,
+    apps,
+    auth,
+    callbacks,
+    networks,
+    opportunities,
+    traffic,
+    users,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, networks, apps, traffic, callbacks, users, opportunities):
+for module in (auth, networks, apps, traffic, callbacks, users, opportunities, activity):
     router.include_router(module.router)

@@ -34,6 +34,7 @@ NAVIGATION = (
     ("callbacks", "Callbacks", "/admin/callbacks"),
     ("users", "Users", "/admin/users"),
     ("opportunities", "Opportunities", "/admin/opportunities"),
+    ("activity", "Activity", "/admin/activity"),
 )
 
 _environment = Environment(

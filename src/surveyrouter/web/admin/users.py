@@ -18,6 +18,7 @@ from surveyrouter.bootstrap import Runtime, configured_networks
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.money import NotReconcilable, RewardKind
+from surveyrouter.domain.operators import ActionKind
 from surveyrouter.domain.users import User
 from surveyrouter.services.history import user_history
 from surveyrouter.services.rewards import TransactionNotFound, reverse_complete
@@ -27,6 +28,7 @@ from surveyrouter.store.category_library import load_category_catalog
 from surveyrouter.store.db import transaction
 from surveyrouter.store.ledger import get_entry, user_entries
 from surveyrouter.store.users import ban_user, find_user, user_by_id, user_last_seen
+from surveyrouter.web.admin.activity import record
 from surveyrouter.web.admin.auth import AdminProblem, CheckedForm, OperatorDep
 from surveyrouter.web.admin.ids import stored_id
 from surveyrouter.web.admin.templating import render
@@ -81,25 +83,34 @@ def users_page(
 
 
 @router.post("/admin/users/{user_id}/ban", response_class=RedirectResponse)
-def post_ban(runtime: RuntimeDep, form: CheckedForm, user_id: str) -> RedirectResponse:
+def post_ban(
+    runtime: RuntimeDep, operator: OperatorDep, form: CheckedForm, user_id: str
+) -> RedirectResponse:
     until = _until(_field(form, "until"))
     reason = _reason(form, "Say why the user is banned (the app is told).")
     with transaction(runtime.sessions) as session:
         user = _stored_user(session, user_id)
         ban_user(session, user.id, until, reason)
+        detail = f"banned until {until:%Y-%m-%d %H:%M} UTC: {reason}"
+        record(session, operator, ActionKind.USER_BAN, _subject(user), detail)
     return _back(user, "banned")
 
 
 @router.post("/admin/users/{user_id}/unban", response_class=RedirectResponse)
-def post_unban(runtime: RuntimeDep, form: CheckedForm, user_id: str) -> RedirectResponse:
+def post_unban(
+    runtime: RuntimeDep, operator: OperatorDep, form: CheckedForm, user_id: str
+) -> RedirectResponse:
     with transaction(runtime.sessions) as session:
         user = _stored_user(session, user_id)
         ban_user(session, user.id, None, None)
+        record(session, operator, ActionKind.USER_UNBAN, _subject(user), "unbanned")
     return _back(user, "unbanned")
 
 
 @router.post("/admin/users/{user_id}/reverse", response_class=RedirectResponse)
-def post_reverse(runtime: RuntimeDep, form: CheckedForm, user_id: str) -> RedirectResponse:
+def post_reverse(
+    runtime: RuntimeDep, operator: OperatorDep, form: CheckedForm, user_id: str
+) -> RedirectResponse:
     transaction_id = _field(form, "transaction_id").strip()
     reason = _reason(form, "Say why the complete is reversed (the publisher is told).")
     with runtime.sessions() as session:
@@ -116,7 +127,16 @@ def post_reverse(runtime: RuntimeDep, form: CheckedForm, user_id: str) -> Redire
         raise AdminProblem(404, f"There is no ledger entry {transaction_id!r}.") from None
     except (NotReconcilable, ValueError) as error:
         raise AdminProblem(400, str(error)) from None
+    if result.recorded:
+        # The reversal commits in its own transaction (services.rewards); its record follows.
+        with transaction(runtime.sessions) as session:
+            detail = f"reversed complete {transaction_id}: {reason}"
+            record(session, operator, ActionKind.USER_REVERSE, _subject(user), detail)
     return _back(user, "reversed" if result.recorded else "reversed-already", tx=transaction_id)
+
+
+def _subject(user: User) -> str:
+    return f"user {user.id} ({user.uid} of app {user.app_id})"
 
 
 def _find(runtime: Runtime, app: str, uid: str) -> _Found:
