@@ -61,7 +61,7 @@ def refusal(address: Address, allowed: Sequence[Network]) -> str | None:
     return None
 
 
-class _GuardedBackend(httpcore.NetworkBackend):
+class GuardedBackend(httpcore.NetworkBackend):
     """Resolves the host itself, refuses what the policy refuses, connects to what it checked."""
 
     def __init__(self, inner: httpcore.NetworkBackend, allowed: Sequence[Network]) -> None:
@@ -90,11 +90,17 @@ class _GuardedBackend(httpcore.NetworkBackend):
                     "address (the operator can allow networks with "
                     "SURVEYROUTER_CALLBACK_TEST_ALLOWED_NETWORKS)"
                 )
-        if not addresses:
-            raise httpcore.ConnectError(f"{host}: no address")
-        return self._inner.connect_tcp(
-            str(addresses[0]), port, timeout, local_address, socket_options
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout = httpcore.ConnectError(
+            f"{host}: no address"
         )
+        for address in addresses:  # in the resolver's order, as a plain connect tries them
+            try:
+                return self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        raise failure
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -110,5 +116,5 @@ def guarded_client(allowed: Sequence[Network], **options: Any) -> httpx.Client:
     # httpx does not take a network backend; its connection pool does (httpcore 1.x, pinned,
     # and tests/unit/test_egress.py fails if the attribute moves).
     pool = transport._pool
-    pool._network_backend = _GuardedBackend(pool._network_backend, allowed)
+    pool._network_backend = GuardedBackend(pool._network_backend, allowed)
     return httpx.Client(transport=transport, trust_env=False, **options)

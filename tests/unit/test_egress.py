@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
+from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
-from surveyrouter.egress import DestinationRefused, guarded_client, parse_networks, refusal
+from surveyrouter.egress import (
+    DestinationRefused,
+    GuardedBackend,
+    guarded_client,
+    parse_networks,
+    refusal,
+)
 from surveyrouter.settings import Settings
 from tests.integration.test_server import serving
 
@@ -103,3 +112,37 @@ def test_the_guarded_client_reaches_an_allowed_network(local_url: str) -> None:
 def test_a_name_that_does_not_resolve_is_a_connect_error() -> None:
     with guarded_client(()) as http, pytest.raises(httpx.ConnectError):
         http.get("http://no-such-host.invalid/cb")
+
+
+class _FirstRefuses(httpcore.NetworkBackend):
+    """Refuses the first address it is asked for; answers the next with a marker."""
+
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+
+    def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        self.tried.append(host)
+        if len(self.tried) == 1:
+            raise httpcore.ConnectError("connection refused")
+        return f"stream to {host}"
+
+
+def test_each_address_of_a_name_is_tried_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = [(0, 0, 0, "", ("2001:db8:ffff::1", 443)), (0, 0, 0, "", ("8.8.4.4", 443))]
+    monkeypatch.setattr("socket.getaddrinfo", lambda *args, **kwargs: answers)
+    inner = _FirstRefuses()
+    backend = GuardedBackend(inner, parse_networks(["2001:db8::/32"]))
+
+    assert backend.connect_tcp("pub.example", 443) == "stream to 8.8.4.4"
+    assert inner.tried == ["2001:db8:ffff::1", "8.8.4.4"]
+
+
+def test_one_refused_address_refuses_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = [(0, 0, 0, "", ("8.8.4.4", 443)), (0, 0, 0, "", ("10.0.0.7", 443))]
+    monkeypatch.setattr("socket.getaddrinfo", lambda *args, **kwargs: answers)
+    inner = _FirstRefuses()
+
+    refused = re.escape("pub.example is 10.0.0.7, a private address")
+    with pytest.raises(DestinationRefused, match=refused):
+        GuardedBackend(inner, ()).connect_tcp("pub.example", 443)
+    assert inner.tried == []
