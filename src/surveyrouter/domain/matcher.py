@@ -40,7 +40,14 @@ import numpy as np
 import numpy.typing as npt
 
 from surveyrouter.domain.idset import Column, IdSet
-from surveyrouter.domain.opportunity import Cell, CellKind, Device, ListOperator, Opportunity
+from surveyrouter.domain.opportunity import (
+    DISCARDED_ATTRIBUTE_ID,
+    Cell,
+    CellKind,
+    Device,
+    ListOperator,
+    Opportunity,
+)
 from surveyrouter.domain.profile import Profile, targeting_answers
 from surveyrouter.domain.targeting import Collections, Result, Verdict, evaluate, numeric_answer
 
@@ -473,22 +480,28 @@ class Matcher:
         """The opportunity as a canonical AND of slots (REX §5.2 structure)."""
         if not opportunity.is_open:
             return (FALSE_SLOT,)
+        cells = opportunity.cells
         groups: list[Expr] = []
-        for filter_group in opportunity.filters:
-            if filter_group:  # a group with no objects is ignored
-                objects = [
-                    _conj([self._atom(c, False, fresh) for c in opportunity.resolve(o.cell_tags)])
-                    for o in filter_group
-                ]
-                groups.append(_disj(objects))
-        for quota_group in opportunity.quotas:
-            if quota_group:
-                objects = [
-                    _conj([self._atom(c, True, fresh) for c in opportunity.resolve(o.cell_tags)])
-                    if o.is_open
-                    else FALSE_SLOT
-                    for o in quota_group
-                ]
+        for quota, object_groups in ((False, opportunity.filters), (True, opportunity.quotas)):
+            # A cell is usually named by several objects: its atom is looked up once per side.
+            atoms: dict[str, int | None] = {}
+            for group in object_groups:
+                if not group:
+                    continue  # a group with no objects is ignored
+                objects: list[Expr] = []
+                for o in group:
+                    if quota and not o.is_open:
+                        objects.append(FALSE_SLOT)
+                        continue
+                    conjuncts: list[Expr] = []
+                    for tag in o.cell_tags:
+                        if tag in atoms:
+                            slot = atoms[tag]
+                        else:
+                            slot = atoms[tag] = self._tag_atom(cells.get(tag), quota, fresh)
+                        if slot is not None:
+                            conjuncts.append(slot)
+                    objects.append(_conj(conjuncts))
                 groups.append(_disj(objects))
         whole = _conj(groups)
         if isinstance(whole, int):
@@ -497,6 +510,15 @@ class Matcher:
         if kind == "or":
             return (self._intern(whole),)
         return tuple(sorted({self._intern(child) for child in children}))
+
+    def _tag_atom(self, cell: Cell | None, quota: bool, fresh: list[int]) -> int | None:
+        """The slot a tag evaluates as, as ``Opportunity.resolve`` reads it: a tag naming no
+        cell is opaque (TRUE), a discarded cell (attribute -1) drops out (``None``)."""
+        if cell is None:
+            return TRUE_SLOT
+        if cell.attribute_id == DISCARDED_ATTRIBUTE_ID:
+            return None
+        return self._atom(cell, quota, fresh)
 
     def _intern(self, expr: Expr) -> int:
         if isinstance(expr, int):

@@ -174,7 +174,15 @@ class Opportunity:
 
     @property
     def has_opaque_cells(self) -> bool:
-        """Whether any filter or quota object uses a cell the exchange must prescreen."""
-        objects = [o.cell_tags for g in self.filters for o in g]
-        objects += [o.cell_tags for g in self.quotas for o in g]
-        return any(cell.is_opaque for tags in objects for cell in self.resolve(tags))
+        """Whether any filter or quota object uses a cell the exchange must prescreen (as
+        ``resolve`` reads the objects' tags: a dangling tag is opaque, a discarded cell is not
+        used)."""
+        cells = self.cells
+        for groups in (self.filters, self.quotas):
+            for group in groups:
+                for o in group:
+                    for tag in o.cell_tags:
+                        cell = cells.get(tag)
+                        if cell is None or (cell.is_opaque and not cell.is_discarded):
+                            return True
+        return False
