@@ -47,6 +47,7 @@ from surveyrouter.domain.opportunity import (
     Device,
     ListOperator,
     Opportunity,
+    QuotaObject,
 )
 from surveyrouter.domain.profile import Profile, targeting_answers
 from surveyrouter.domain.targeting import Collections, Result, Verdict, evaluate, numeric_answer
@@ -490,7 +491,7 @@ class Matcher:
                     continue  # a group with no objects is ignored
                 objects: list[Expr] = []
                 for o in group:
-                    if quota and not o.is_open:
+                    if isinstance(o, QuotaObject) and not o.is_open:
                         objects.append(FALSE_SLOT)
                         continue
                     conjuncts: list[Expr] = []
