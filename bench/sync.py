@@ -15,7 +15,9 @@ cores, 2,000 opportunities/s leaves 1 ms of CPU for everything); then checks the
 the matcher hold every opportunity. A benchmark, not a test: it asserts nothing about time.
 
 PostgreSQL: SURVEYROUTER_BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test;
-the run uses a schema of its own and drops it.
+the run uses a schema of its own and drops it. When that server runs on this machine, its
+processes' CPU time per opportunity is reported too (from /proc): on two cores it shares the
+budget.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Pass:
     indexed: int  # opportunities in the matcher afterwards
     router_cpu_s: float  # this process's CPU time (every thread) over the pass
     exchange_cpu_s: float  # the exchange process's CPU time over the pass
+    database_cpu_s: float | None = None  # a local PostgreSQL server's, over the pass
 
     @property
     def end_to_end(self) -> float:
@@ -85,6 +88,7 @@ class Split:
     rate: float  # end-to-end opp/s
     sync_cpu_s: float  # the sync process's CPU time while the feed caught up
     feed_cpu_s: float  # the following process's
+    database_cpu_s: float | None = None  # a local PostgreSQL server's
 
 
 @dataclasses.dataclass
@@ -106,6 +110,29 @@ def cpu_seconds(pid: int) -> float:
     than wall time on a machine whose speed varies from minute to minute."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds() -> float | None:
+    """CPU time the local PostgreSQL server's processes have used so far: every ``postgres``
+    process's own, and its children's that have exited (backends whose connections closed
+    leave theirs in the postmaster's). None when no such process is visible."""
+    total, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        name, _, rest = text.partition(" (")[2].rpartition(")")
+        if name != "postgres":
+            continue
+        fields = rest.split()
+        total += sum(int(value) for value in fields[11:15])
+        found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
+def cpu_since(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 @dataclasses.dataclass
@@ -191,6 +218,7 @@ def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: in
             task = progress.add_task(f"{label}: sync", total=size)
             started = time.perf_counter()
             router_cpu, exchange_cpu = time.process_time(), cpu_seconds(remote.pid)
+            database_cpu = database_cpu_seconds()
             follower.start()
             # As the worker's own loop steps: the next batch is fetched while one is stored.
             pipeline = worker.steps()
@@ -207,11 +235,21 @@ def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: in
             wall = time.perf_counter() - started
             router_cpu = time.process_time() - router_cpu
             exchange_cpu = cpu_seconds(remote.pid) - exchange_cpu
+            database_cpu = cpu_since(database_cpu, database_cpu_seconds())
         client.close()
     with runtime.sessions() as session:
         stored = live_counts(session).get(NETWORK, 0)
     return Pass(
-        size, sum(steps), feed_busy, wall, steps, stored, feed.indexed, router_cpu, exchange_cpu
+        size,
+        sum(steps),
+        feed_busy,
+        wall,
+        steps,
+        stored,
+        feed.indexed,
+        router_cpu,
+        exchange_cpu,
+        database_cpu,
     )
 
 
@@ -246,6 +284,7 @@ def split_pass(url: str, size: int, seed: int) -> Split:
                     time.sleep(0.005)
                 started = time.perf_counter()
                 sync_cpu, feed_cpu = cpu_seconds(worker.pid), time.process_time()
+                database_cpu = database_cpu_seconds()
                 with Progress(console=console, transient=True) as progress:
                     task = progress.add_task("sync process → feed", total=size)
                     while feed.last_seq < size and time.monotonic() < deadline:
@@ -255,12 +294,13 @@ def split_pass(url: str, size: int, seed: int) -> Split:
                 elapsed = time.perf_counter() - started
                 sync_cpu = cpu_seconds(worker.pid) - sync_cpu
                 feed_cpu = time.process_time() - feed_cpu
+                database_cpu = cpu_since(database_cpu, database_cpu_seconds())
             finally:
                 worker.terminate()
                 worker.wait(timeout=30)
     finally:
         runtime.close()
-    return Split(size / elapsed, sync_cpu, feed_cpu)
+    return Split(size / elapsed, sync_cpu, feed_cpu, database_cpu)
 
 
 def run(backend: str, size: int, reference: int, seed: int, workdir: Path, split: bool) -> Row:
@@ -295,6 +335,16 @@ def per_opportunity(count: int, first_s: float, second_s: float) -> str:
     return f"{first:.2f} + {second:.2f} = {first + second:.2f}"
 
 
+def database_cpu(row: Row) -> str:
+    """The database server's CPU time per opportunity in (a) and (c), where it was measured
+    (a PostgreSQL server on this machine; SQLite's work is the router's own)."""
+    size = row.batched.opportunities
+    parts = [row.batched.database_cpu_s, row.split.database_cpu_s if row.split else None]
+    if row.backend == "sqlite" or all(part is None for part in parts):
+        return "–"
+    return " / ".join("–" if part is None else f"{part / size * 1000:.2f}" for part in parts)
+
+
 def render(rows: list[Row], markdown: bool) -> None:
     header = [
         "backend",
@@ -310,6 +360,7 @@ def render(rows: list[Row], markdown: bool) -> None:
         "(a) CPU ms/opp: router + exchange",
         "(c) sync process + feed opp/s",
         "(c) CPU ms/opp: sync + feed",
+        "PostgreSQL server CPU ms/opp: (a) / (c)",
     ]
     table = Table(*header, title="sync: exchange queue → store → matcher")
     lines = []
@@ -331,6 +382,7 @@ def render(rows: list[Row], markdown: bool) -> None:
             "–"
             if row.split is None
             else per_opportunity(a.opportunities, row.split.sync_cpu_s, row.split.feed_cpu_s),
+            database_cpu(row),
         ]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")

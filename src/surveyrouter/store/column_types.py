@@ -15,6 +15,10 @@ _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 # JSONB on PostgreSQL (indexable, compact); SQLite's JSON is text underneath.
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+# Documents kept as they came and only ever read whole (an exchange's payload, a downloaded
+# collection): JSON on every backend, so PostgreSQL keeps the text as sent rather than parsing
+# it into JSONB on every write and printing it back on every read (migration 0016).
+JsonText = JSON()
 
 
 class Money(TypeDecorator[Decimal]):

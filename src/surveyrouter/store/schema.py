@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from surveyrouter.store.column_types import JsonDocument, Money, UtcDateTime
+from surveyrouter.store.column_types import JsonDocument, JsonText, Money, UtcDateTime
 
 # Named constraints make migrations reproducible: Alembic cannot drop a constraint it cannot name.
 NAMING_CONVENTION = {
@@ -99,7 +99,7 @@ class OpportunityRow(Base):
     live_link: Mapped[str] = mapped_column(Text)
     created: Mapped[datetime | None] = mapped_column(UtcDateTime())
     notified: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    raw: Mapped[dict[str, Any]]
+    raw: Mapped[dict[str, Any]] = mapped_column(JsonText)
     change_seq: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -109,7 +109,7 @@ class CollectionRow(Base):
 
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), primary_key=True)
     collection_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    values: Mapped[list[Any]]
+    values: Mapped[list[Any]] = mapped_column(JsonText)
     fetched_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
