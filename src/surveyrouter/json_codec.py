@@ -28,6 +28,12 @@ _BEFORE_A_NUMBER = frozenset(b"[,: \t\n\r\f\v")
 _MINUS = 0x2D
 
 
+def encoded(document: bytes) -> orjson.Fragment:
+    """A JSON document already written (an exchange's payload as it came), which ``dumps``
+    and ``dump_bytes`` copy as it is instead of reading and writing it again."""
+    return orjson.Fragment(document)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text of ``value``."""
     return dump_bytes(value).decode()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from surveyrouter import json_codec
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.domain.opportunity import Opportunity
 from surveyrouter.domain.targeting import evaluate
-from surveyrouter.networks.rex.opportunities import parse_opportunity
+from surveyrouter.networks.rex.opportunities import parse_document, parse_opportunity
 from surveyrouter.profile_document import ProfileDocument
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.services.recently_parsed import RecentlyParsed
@@ -104,9 +104,9 @@ def test_the_feed_takes_what_its_own_worker_parsed_and_parses_only_the_rest(
     other.step()
     parses: list[int] = []
 
-    def counting_parse(raw: Mapping[str, Any], network: str) -> Opportunity:
-        parses.append(raw["id"])
-        return parse_opportunity(raw, network)
+    def counting_parse(document: str, network: str) -> Opportunity:
+        parses.append(json_codec.loads(document)["id"])
+        return parse_document(document, network)
 
     cached, plain = Matcher(), Matcher()
     IndexFeed(cached, runtime.sessions, parse=counting_parse, parsed=parsed).catch_up()

@@ -11,22 +11,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.matcher import Matcher
 from surveyrouter.domain.opportunity import CellKind, Opportunity, OpportunityStatus
-from surveyrouter.networks.rex.opportunities import parse_opportunity
+from surveyrouter.networks.rex.opportunities import parse_document
 from surveyrouter.services.recently_parsed import RecentlyParsed
 from surveyrouter.store.collections import get_collections
-from surveyrouter.store.opportunities import Change, change_feed, raw_payloads
+from surveyrouter.store.opportunities import Change, change_feed, raw_documents
 
 logger = logging.getLogger(__name__)
 
-Parse = Callable[[Mapping[str, Any], str], Opportunity]
-"""Raw exchange JSON and our network id to a domain opportunity."""
+Parse = Callable[[str, str], Opportunity]
+"""An exchange's JSON text, as stored, and our network id to a domain opportunity."""
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -47,7 +46,7 @@ class IndexFeed:
         matcher: Matcher,
         sessions: sessionmaker[Session],
         *,
-        parse: Parse = parse_opportunity,
+        parse: Parse = parse_document,
         batch_size: int = DEFAULT_BATCH_SIZE,
         last_seq: int = 0,
         parsed: RecentlyParsed | None = None,
@@ -116,19 +115,19 @@ class IndexFeed:
         ]
         known = self._known(rows)  # every row's entry is taken, the closed ones' too
         missing = [row.change_seq for row in open_rows if row.change_seq not in known]
-        payloads: dict[int, dict[str, Any]] = {}
+        documents: dict[int, str] = {}
         if missing:
             with self.sessions() as session:
-                payloads = raw_payloads(session, missing)
+                documents = raw_documents(session, missing)
         for row in open_rows:
             key = (row.network_id, row.external_id)
             try:
                 opportunity = known.get(row.change_seq)
                 if opportunity is None:
-                    raw = payloads.get(row.change_seq)
-                    if raw is None:
+                    document = documents.get(row.change_seq)
+                    if document is None:
                         continue  # overwritten since: its newer change comes later in the feed
-                    opportunity = self.parse(raw, row.network_id)
+                    opportunity = self.parse(document, row.network_id)
             except ValueError as error:
                 logger.warning("index feed: opportunity %s/%s skipped: %s", *key, error)
                 gone.append(key)

@@ -196,7 +196,7 @@ class SyncWorker:
             written += write_opportunities(
                 session,
                 self.network_id,
-                [(item.opportunity, item.raw) for item in batch.received],
+                [(item.opportunity, item.document) for item in batch.received],
                 at=now,
             )
             for collection_id, values in downloads.items():
@@ -265,7 +265,7 @@ class SyncWorker:
             written += write_opportunities(
                 session,
                 self.network_id,
-                [(item.opportunity, item.raw) for item in fetched],
+                [(item.opportunity, item.document) for item in fetched],
                 at=now,
                 # A notification stored while we were asking is newer than what we got.
                 unless_written_since=started,

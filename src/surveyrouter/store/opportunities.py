@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, false, func, select, update
+from sqlalchemy import Text, bindparam, cast, false, func, select, update
 from sqlalchemy.orm import Session
 
+from surveyrouter import json_codec
 from surveyrouter.domain.opportunity import (
     Device,
     Opportunity,
@@ -25,6 +26,10 @@ from surveyrouter.domain.opportunity import (
 )
 from surveyrouter.store.db import in_chunks, table_of, upsert
 from surveyrouter.store.schema import CHANGE_SEQ, NetworkRow, OpportunityRow
+
+Payload = Mapping[str, Any] | bytes
+"""An exchange's JSON for one opportunity: its value, or its text exactly as it came (stored
+without being read and written again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,10 @@ _STORED_VERSIONS = select(_TABLE.c.external_id, _TABLE.c.notified, _TABLE.c.upda
     _TABLE.c.network_id == bindparam("network"),
     _TABLE.c.external_id.in_(bindparam("ids", expanding=True)),
 )
+# The text itself: JSON on both backends, so a cast reads it back without parsing it.
+_RAW_DOCUMENTS = select(_TABLE.c.change_seq, cast(_TABLE.c.raw, Text)).where(
+    _TABLE.c.change_seq.in_(bindparam("seqs", expanding=True))
+)
 _LATEST_CHANGE_SEQ = select(func.coalesce(func.max(_TABLE.c.change_seq), 0))
 _CHANGE_FEED = (
     select(_TABLE.c.network_id, _TABLE.c.external_id, _TABLE.c.status, _TABLE.c.change_seq)
@@ -85,7 +94,7 @@ _CHANGE_FEED = (
 def upsert_opportunities(
     session: Session,
     network_id: str,
-    items: Iterable[tuple[Opportunity, Mapping[str, Any]]],
+    items: Iterable[tuple[Opportunity, Payload]],
     at: datetime | None = None,
     *,
     unless_written_since: datetime | None = None,
@@ -114,13 +123,13 @@ def upsert_opportunities(
 def write_opportunities(
     session: Session,
     network_id: str,
-    items: Iterable[tuple[Opportunity, Mapping[str, Any]]],
+    items: Iterable[tuple[Opportunity, Payload]],
     at: datetime | None = None,
     *,
     unless_written_since: datetime | None = None,
 ) -> list[tuple[Opportunity, int]]:
     """``upsert_opportunities``, returning each opportunity written with its change number."""
-    latest: dict[int, tuple[Opportunity, Mapping[str, Any]]] = {}
+    latest: dict[int, tuple[Opportunity, Payload]] = {}
     for opportunity, raw in items:
         before = latest.get(opportunity.id)
         if before is None or not _is_older(opportunity.notified, before[0].notified):
@@ -131,7 +140,7 @@ def write_opportunities(
     # Read under the write lock, so no other writer can slip a newer version in between.
     versions = _stored_versions(session, network_id, list(latest))
     written_at = at or datetime.now(UTC)
-    fresh: list[tuple[Opportunity, Mapping[str, Any], datetime | None]] = []
+    fresh: list[tuple[Opportunity, Payload, datetime | None]] = []
     for external_id, (opportunity, raw) in latest.items():
         stored, updated_at = versions.get(external_id, (None, None))
         if _is_older(opportunity.notified, stored):
@@ -242,7 +251,7 @@ _REQUIREMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Requirements))
 def _row(
     network_id: str,
     opportunity: Opportunity,
-    raw: Mapping[str, Any],
+    raw: Payload,
     notified: datetime | None,
     change_seq: int,
     written_at: datetime,
@@ -273,7 +282,7 @@ def _row(
         "live_link": opportunity.live_link,
         "created": opportunity.created,
         "notified": notified,
-        "raw": dict(raw),
+        "raw": json_codec.encoded(raw) if isinstance(raw, bytes) else dict(raw),
         "change_seq": change_seq,
         "updated_at": written_at,
     }
@@ -318,7 +327,7 @@ class Change:
 
 def change_feed(session: Session, seq: int, limit: int = 1000) -> list[Change]:
     """``changes_since`` without the payloads: a follower that already holds most of them
-    (``services.recently_parsed``) reads only the few it lacks, with ``raw_payloads``."""
+    (``services.recently_parsed``) reads only the few it lacks, with ``raw_documents``."""
     rows = session.execute(_CHANGE_FEED, {"after": seq, "limit": limit})
     return [
         Change(network_id, external_id, OpportunityStatus(status), change_seq)
@@ -338,6 +347,17 @@ def raw_payloads(session: Session, change_seqs: Sequence[int]) -> dict[int, dict
         )
         for change_seq, raw in rows:
             found[change_seq] = raw
+    return found
+
+
+def raw_documents(session: Session, change_seqs: Sequence[int]) -> dict[int, str]:
+    """``raw_payloads`` as the JSON text stored, not yet read: for a reader that parses the
+    text itself (the index feed, ``parse_document``)."""
+    found: dict[int, str] = {}
+    for chunk in in_chunks(change_seqs):
+        rows = session.execute(_RAW_DOCUMENTS, {"seqs": chunk})
+        for change_seq, document in rows:
+            found[change_seq] = document
     return found
 
 

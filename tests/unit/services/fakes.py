@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from surveyrouter import json_codec
 from surveyrouter.networks.rex.opportunities import parse_opportunity
 from surveyrouter.networks.rex.registry import (
     NotificationBatch,
@@ -61,11 +62,15 @@ class FakeRegistry:
         received, rejected = [], []
         for raw in items:
             try:
-                received.append(ReceivedOpportunity(raw, parse_opportunity(raw, self.network)))
+                received.append(
+                    ReceivedOpportunity(
+                        json_codec.dump_bytes(raw), parse_opportunity(raw, self.network)
+                    )
+                )
             except ValueError as error:
                 rejected.append(Rejected(raw.get("id"), raw, str(error)))
         return NotificationBatch(
-            raw=tuple(items),
+            documents=tuple(json_codec.dump_bytes(raw) for raw in items),
             received=tuple(received),
             rejected=tuple(rejected),
             notification_count=len(items),
@@ -89,7 +94,7 @@ class FakeRegistry:
             raise RegistryNotFound(404, "not found", operation="/get-opportunity")
         # §2.3 answers with the opportunity itself, without a notification's ``notified``.
         raw = {key: value for key, value in raw.items() if key != "notified"}
-        return ReceivedOpportunity(raw, parse_opportunity(raw, self.network))
+        return ReceivedOpportunity(json_codec.dump_bytes(raw), parse_opportunity(raw, self.network))
 
     def download_collection(self, collection_id: str | int) -> tuple[str, ...]:
         self.downloads.append(str(collection_id))

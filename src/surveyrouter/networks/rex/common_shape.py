@@ -136,6 +136,9 @@ class _Uncommon(Exception):
     """The payload is not in the common shape: the wire models decide."""
 
 
+_DECODER = msgspec.json.Decoder(_WireOpportunity)
+
+
 def parse_common(raw: Mapping[str, Any], network: str) -> Opportunity | None:
     """The opportunity ``raw`` describes if it is in the common shape, else ``None``."""
     if type(raw) is not dict:
@@ -144,6 +147,20 @@ def parse_common(raw: Mapping[str, Any], network: str) -> Opportunity | None:
         wire = msgspec.convert(raw, _WireOpportunity)
     except msgspec.ValidationError:
         return None
+    return _converted(wire, network)
+
+
+def parse_common_document(document: bytes | str, network: str) -> Opportunity | None:
+    """``parse_common`` of a JSON document's value, read straight from its text (malformed
+    JSON answers ``None`` too: the caller's reader then says what is wrong)."""
+    try:
+        wire = _DECODER.decode(document)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return _converted(wire, network)
+
+
+def _converted(wire: _WireOpportunity, network: str) -> Opportunity | None:
     try:
         return _opportunity(wire, network)
     except _Uncommon:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from surveyrouter import json_codec
 from surveyrouter.domain.opportunity import (
     Cell,
     CellKind,
@@ -23,6 +24,7 @@ from surveyrouter.networks.rex.common_shape import (
     KNOWN_CATEGORY_IDS,
     STATUS_BY_NAME,
     parse_common,
+    parse_common_document,
 )
 from surveyrouter.networks.rex.wire import (
     RexCell,
@@ -48,6 +50,15 @@ def parse_opportunity(raw: Mapping[str, Any], network: str = "rex") -> Opportuni
     if common is not None:
         return common
     return parse_with_models(raw, network)
+
+
+def parse_document(document: bytes | str, network: str = "rex") -> Opportunity:
+    """``parse_opportunity`` of a JSON document: one in the common shape is read straight from
+    its text, without building the dictionaries first. ``ValueError`` if it is not JSON."""
+    common = parse_common_document(document, network)
+    if common is not None:
+        return common
+    return parse_opportunity(json_codec.loads(document), network)
 
 
 def parse_with_models(raw: Mapping[str, Any], network: str = "rex") -> Opportunity:

@@ -29,10 +29,11 @@ from types import TracebackType
 from typing import Any, Self, TypeGuard
 
 import httpx
+import msgspec
 
 from surveyrouter import json_codec
 from surveyrouter.domain.opportunity import Opportunity
-from surveyrouter.networks.rex.opportunities import InvalidOpportunity, parse_opportunity
+from surveyrouter.networks.rex.opportunities import InvalidOpportunity, parse_document
 from surveyrouter.networks.rex.signing import KeyPair, sign_request
 
 logger = logging.getLogger(__name__)
@@ -327,8 +328,18 @@ def _json(response: httpx.Response, operation: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class ReceivedOpportunity:
-    raw: dict[str, Any]  # as the registry sent it, for the store's audit copy
+    """One opportunity: its JSON exactly as the registry sent it (the store's audit copy,
+    written without encoding it again), and what it says."""
+
+    document: bytes
     opportunity: Opportunity
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The document's value."""
+        value = json_codec.loads(self.document)
+        assert isinstance(value, dict)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +355,7 @@ class Rejected:
 class NotificationBatch:
     """One ``/receive-notifications`` response (§2.1)."""
 
-    raw: tuple[Any, ...]  # every item as the registry sent it, parsed or not, in order
+    documents: tuple[bytes, ...]  # every item's JSON as the registry sent it, in order
     received: tuple[ReceivedOpportunity, ...]
     rejected: tuple[Rejected, ...]
     notification_count: int | None  # header: how many in this response
@@ -360,8 +371,13 @@ class NotificationBatch:
         parsed = tuple(item.opportunity.id for item in self.received)
         return parsed + tuple(r.id for r in self.rejected if r.id is not None)
 
+    @property
+    def raw(self) -> tuple[Any, ...]:
+        """Every item's value, parsed or not, in order."""
+        return tuple(json_codec.loads(document) for document in self.documents)
+
     def __len__(self) -> int:
-        return len(self.raw)
+        return len(self.documents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,22 +502,23 @@ class RegistryClient(_Client):
             )
         path = "/receive-notifications"
         response = self.api.post(path, payload)
-        items = _json_list(response, path)
+        documents = _json_array_items(response, path)
         received: list[ReceivedOpportunity] = []
         rejected: list[Rejected] = []
-        for raw in items:
-            if not isinstance(raw, dict):
-                rejected.append(Rejected(None, raw, "not a JSON object"))
-                continue
+        for document in documents:
             try:
-                opportunity = parse_opportunity(raw, self.network)
+                opportunity = parse_document(document, self.network)
             except Exception as error:
                 # One poison item must not stall the whole queue: report it, with why.
-                rejected.append(Rejected(_item_id(raw), raw, _describe_parse(error)))
+                raw = _value(document)
+                if isinstance(raw, dict):
+                    rejected.append(Rejected(_item_id(raw), raw, _describe_parse(error)))
+                else:
+                    rejected.append(Rejected(None, raw, "not a JSON object"))
             else:
-                received.append(ReceivedOpportunity(raw, opportunity))
+                received.append(ReceivedOpportunity(document, opportunity))
         return NotificationBatch(
-            raw=tuple(items),
+            documents=documents,
             received=tuple(received),
             rejected=tuple(rejected),
             notification_count=_header_int(response, "notification_count"),
@@ -532,10 +549,11 @@ class RegistryClient(_Client):
 
     def _opportunity(self, payload: Mapping[str, Any]) -> ReceivedOpportunity:
         path = "/get-opportunity"
-        raw = _json(self.api.post(path, payload), path)
+        response = self.api.post(path, payload)
+        raw = _json(response, path)
         if not isinstance(raw, dict):
             raise RegistryProtocolError(200, "expected an opportunity object", operation=path)
-        return ReceivedOpportunity(raw, parse_opportunity(raw, self.network))
+        return ReceivedOpportunity(response.content, parse_document(response.content, self.network))
 
     def list_project_opportunities(self, project_id: int) -> list[int]:
         """The ids of the opportunities in a project (§2.4), which exclude one another."""
@@ -777,6 +795,28 @@ def _check_collection_id(value: Any) -> str:
     if isinstance(value, str) and value.strip():
         return value.strip()
     raise ValueError(f"collection id must be a non-empty string, not {value!r}")
+
+
+def _json_array_items(response: httpx.Response, path: str) -> tuple[bytes, ...]:
+    """The JSON text of each item of a response that is a JSON array, as sent."""
+    try:
+        items = _ARRAY_ITEMS.decode(response.content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        # Not an array, or not JSON at all: the ordinary reader says which, as it always has;
+        # an array msgspec cannot read (``NaN``) is taken item by item from its value.
+        return tuple(json_codec.dump_bytes(item) for item in _json_list(response, path))
+    return tuple(bytes(item) for item in items)
+
+
+_ARRAY_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _value(document: bytes) -> Any:
+    """An item's value for a rejection report; its text when even that cannot be read."""
+    try:
+        return json_codec.loads(document)
+    except ValueError:
+        return document.decode("utf-8", "replace")
 
 
 def _json_list(response: httpx.Response, path: str) -> list[Any]:

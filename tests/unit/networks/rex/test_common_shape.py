@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from surveyrouter import json_codec
-from surveyrouter.networks.rex.common_shape import parse_common
+from surveyrouter.networks.rex.common_shape import parse_common, parse_common_document
 from surveyrouter.networks.rex.opportunities import (
     InvalidOpportunity,
+    parse_document,
     parse_opportunity,
     parse_with_models,
 )
@@ -83,16 +84,24 @@ def assert_same(fast: Any, reference: Any, where: str = "opportunity") -> None:
 
 
 def check(payload: Any) -> None:
-    """The property: the fast path declines, or agrees with the reference exactly."""
+    """The property: the fast path declines, or agrees with the reference exactly; read from
+    the payload's JSON text, it answers as it does for the payload."""
     fast = parse_common(payload, NETWORK)
+    document = json_codec.dump_bytes(payload)
+    from_text = parse_common_document(document, NETWORK)
+    assert (from_text is None) == (fast is None), "the text and the value read differently"
     try:
         reference = parse_with_models(payload, NETWORK)
     except InvalidOpportunity:
         assert fast is None, "the fast path accepted a payload the wire models refuse"
+        with pytest.raises(InvalidOpportunity):
+            parse_document(document, NETWORK)
         return
     if fast is not None:
         assert_same(fast, reference)
+        assert_same(from_text, reference)
     assert_same(parse_opportunity(payload, NETWORK), reference)
+    assert_same(parse_document(document, NETWORK), reference)
 
 
 @pytest.mark.parametrize("payload", PAYLOADS, ids=lambda p: str(p["id"]))
@@ -100,6 +109,15 @@ def test_real_payloads_take_the_fast_path_and_agree(payload: dict[str, Any]) -> 
     fast = parse_common(payload, NETWORK)
     assert fast is not None
     assert_same(fast, parse_with_models(payload, NETWORK))
+    from_text = parse_common_document(json.dumps(payload, indent=2), NETWORK)
+    assert from_text is not None
+    assert_same(from_text, fast)
+
+
+def test_a_document_that_is_not_json_is_refused_by_the_json_reader() -> None:
+    assert parse_common_document(b'{"id": 1,', NETWORK) is None
+    with pytest.raises(ValueError, match="Expecting"):
+        parse_document(b'{"id": 1,', NETWORK)
 
 
 JSON_SCALARS = (

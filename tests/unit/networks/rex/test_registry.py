@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from surveyrouter import json_codec
 from surveyrouter.domain.opportunity import Opportunity
 from surveyrouter.networks.rex import registry as registry_module
-from surveyrouter.networks.rex.opportunities import InvalidOpportunity, parse_opportunity
+from surveyrouter.networks.rex.opportunities import InvalidOpportunity, parse_document
 from surveyrouter.networks.rex.registry import (
     CollectionNotReady,
     GatewayClient,
@@ -344,12 +345,12 @@ def test_an_unexpected_parser_failure_is_reported_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A parser bug on one odd opportunity must not stall the queue behind it.
-    def parse(raw: dict[str, Any], network: str) -> Opportunity:
-        if raw["id"] == 12872:
+    def parse(document: bytes, network: str) -> Opportunity:
+        if json_codec.loads(document)["id"] == 12872:
             raise KeyError("surprise")
-        return parse_opportunity(raw, network)
+        return parse_document(document, network)
 
-    monkeypatch.setattr(registry_module, "parse_opportunity", parse)
+    monkeypatch.setattr(registry_module, "parse_document", parse)
     fake.script("/receive-notifications", ok_json(notifications))
 
     batch = registry.receive_notifications()
