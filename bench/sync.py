@@ -57,6 +57,11 @@ from surveyrouter.settings import Settings
 from surveyrouter.store.opportunities import live_counts
 
 NETWORK = "sandbox"
+# How often the index feed looks for changes while the sync runs: ten times as often as a
+# server does by default (SURVEYROUTER_INDEX_POLL_INTERVAL_SECONDS, 1 s), without an idle poll
+# every few milliseconds costing more than a server's feed ever pays. In (a) and (b) the feed
+# is woken the moment the sync is done; in (c) the end is seen within this interval.
+FEED_POLL_SECONDS = 0.1
 KEYS = KeyPair("bench-access-key", "bench-secret-key")
 console = Console(width=200)
 
@@ -211,7 +216,7 @@ def sync_pass(runtime: Runtime, size: int, seed: int, batch: int, feed_batch: in
                 feed_busy += time.perf_counter() - began if applied else 0.0
                 if done:
                     return
-                time.sleep(0.01)
+                synced.wait(FEED_POLL_SECONDS)  # woken at once when the sync is done
 
         follower = threading.Thread(target=follow)
         with Progress(console=console, transient=True) as progress:
@@ -290,7 +295,7 @@ def split_pass(url: str, size: int, seed: int) -> Split:
                     while feed.last_seq < size and time.monotonic() < deadline:
                         feed.catch_up()
                         progress.update(task, completed=feed.last_seq)
-                        time.sleep(0.01)
+                        time.sleep(FEED_POLL_SECONDS)
                 elapsed = time.perf_counter() - started
                 sync_cpu = cpu_seconds(worker.pid) - sync_cpu
                 feed_cpu = time.process_time() - feed_cpu
