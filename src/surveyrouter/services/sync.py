@@ -30,7 +30,7 @@ from surveyrouter.networks.rex.registry import (
     Shard,
 )
 from surveyrouter.services.recently_parsed import RecentlyParsed
-from surveyrouter.store.collections import put_collection, stored_collection_ids
+from surveyrouter.store.collections import put_collections, stored_collection_ids
 from surveyrouter.store.db import transaction
 from surveyrouter.store.opportunities import (
     close_opportunities,
@@ -199,8 +199,7 @@ class SyncWorker:
                 [(item.opportunity, item.document) for item in batch.received],
                 at=now,
             )
-            for collection_id, values in downloads.items():
-                put_collection(session, self.network_id, collection_id, values, fetched_at=now)
+            put_collections(session, self.network_id, downloads, fetched_at=now)
             record_sync_success(
                 session,
                 self.network_id,
@@ -270,8 +269,7 @@ class SyncWorker:
                 # A notification stored while we were asking is newer than what we got.
                 unless_written_since=started,
             )
-            for collection_id, values in downloads.items():
-                put_collection(session, self.network_id, collection_id, values, fetched_at=now)
+            put_collections(session, self.network_id, downloads, fetched_at=now)
             closed = close_opportunities(session, self.network_id, gone, at=now)
         if failure is not None:
             raise failure

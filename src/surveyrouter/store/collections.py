@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,13 +29,26 @@ def put_collection(
     fetched_at: datetime,
 ) -> None:
     """Store a collection's values in the order the exchange sent them, replacing any before."""
-    row = {
-        "network_id": network_id,
-        "collection_id": collection_id,
-        "values": list(values),
-        "fetched_at": fetched_at,
-    }
-    upsert(session, CollectionRow, [row], keys=("network_id", "collection_id"))
+    put_collections(session, network_id, {collection_id: values}, fetched_at)
+
+
+def put_collections(
+    session: Session,
+    network_id: str,
+    collections: Mapping[str, Iterable[str]],
+    fetched_at: datetime,
+) -> None:
+    """``put_collection`` for each (id, values), in one statement."""
+    rows = [
+        {
+            "network_id": network_id,
+            "collection_id": collection_id,
+            "values": list(values),
+            "fetched_at": fetched_at,
+        }
+        for collection_id, values in collections.items()
+    ]
+    upsert(session, CollectionRow, rows, keys=("network_id", "collection_id"))
 
 
 def get_collection(
