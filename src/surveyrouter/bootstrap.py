@@ -52,6 +52,9 @@ REX = Network(id="rex", kind="rex", name="Dynata REX", enabled=True, api_id=2)
 
 # The embedded sandbox is on this machine: poll it often, so a change shows within seconds.
 SANDBOX_POLL_INTERVAL_SECONDS = 1.0
+# Receives of 50 gathered into one write and one ack while the queue keeps them coming: a busy
+# queue is stored 200 at a time (bench/sync.py), a quiet one as soon as a receive comes short.
+RECEIVES_PER_STEP = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,7 @@ def sync_targets(settings: Settings, port: int | None = None) -> list[SyncTarget
                 gateway_url=sandbox_url,
                 keys=sandbox_keys(settings),
                 sync=SyncSettings(
+                    receives_per_step=RECEIVES_PER_STEP,
                     idle_sleep=SANDBOX_POLL_INTERVAL_SECONDS,
                     refresh_interval=timedelta(minutes=settings.rex_refresh_interval_minutes),
                 ),
@@ -163,6 +167,7 @@ def sync_targets(settings: Settings, port: int | None = None) -> list[SyncTarget
                 gateway_url=settings.rex_gateway_url,
                 keys=KeyPair(settings.rex_access_key, settings.rex_secret_key.get_secret_value()),
                 sync=SyncSettings(
+                    receives_per_step=RECEIVES_PER_STEP,
                     shard=shard,
                     idle_sleep=settings.rex_poll_interval_seconds,
                     refresh_interval=timedelta(minutes=settings.rex_refresh_interval_minutes),

@@ -63,6 +63,9 @@ class Registry(Protocol):
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
     batch_limit: int = 50  # §2.1: at most 50 per receive
+    # Receives gathered into one step while each comes back full: the write transaction, the
+    # ack call and the bookkeeping are then paid once per step rather than once per receive.
+    receives_per_step: int = 1
     shard: Shard | None = None
     # §2.1: while a batch is being stored, other consumers do not get it; generous enough for
     # a slow collection download (PROCESSING is retried for about 1.5 minutes).
@@ -81,14 +84,19 @@ class SyncSettings:
     # count scans the network's opportunities; every batch of a busy queue need not).
     recount_interval: timedelta = timedelta(seconds=10)
 
+    def __post_init__(self) -> None:
+        if self.receives_per_step < 1:
+            raise ValueError(f"receives_per_step must be at least 1, not {self.receives_per_step}")
+
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
     """A batch received, with the collections it needs that were downloaded for it."""
 
-    batch: NotificationBatch
+    batch: NotificationBatch  # every receive of the step, joined
     downloads: dict[str, tuple[str, ...]]
-    receipt: int = 0  # which receive it was (see SyncWorker._delivered_by)
+    receipt: int = 0  # which receive was the last (see SyncWorker._delivered_by)
+    drained: bool = True  # the last receive came back short: the queue was empty then
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,19 +161,29 @@ class SyncWorker:
         return self.store(self.fetch())
 
     def fetch(self) -> Fetched:
-        """The exchange half of a step: receive one batch and download the collections it
-        needs that the store lacks. Writes nothing."""
+        """The exchange half of a step: receive one batch (up to ``receives_per_step`` while
+        they come back full) and download the collections it needs that the store lacks.
+        Writes nothing."""
         settings = self.settings
+        # Without a visibility timeout a second receive would be handed the first one's items.
+        receives = settings.receives_per_step if settings.visibility_timeout else 1
+        batches: list[NotificationBatch] = []
         with self._deliveries:
-            batch = self.registry.receive_notifications(
-                settings.batch_limit,
-                shard=settings.shard,
-                visibility_timeout=settings.visibility_timeout,
-            )
-            self._receipts += 1
+            while True:
+                received = self.registry.receive_notifications(
+                    settings.batch_limit,
+                    shard=settings.shard,
+                    visibility_timeout=settings.visibility_timeout,
+                )
+                self._receipts += 1
+                for opportunity_id in received.ids:
+                    self._delivered_by[opportunity_id] = self._receipts
+                batches.append(received)
+                drained = len(received) < settings.batch_limit
+                if drained or len(batches) >= receives:
+                    break
             receipt = self._receipts
-            for opportunity_id in batch.ids:
-                self._delivered_by[opportunity_id] = receipt
+        batch = _joined(batches)
         for rejected in batch.rejected:
             # §8: the SDK dropped these silently. Left unacked they would come back forever and
             # hold up the queue, so they are acked too, but loudly and counted.
@@ -178,7 +196,7 @@ class SyncWorker:
         # Downloads happen before the write transaction opens: a PROCESSING collection can take
         # a minute and a half, and SQLite's write lock must not be held that long.
         downloads = self._download_missing(r.opportunity for r in batch.received)
-        return Fetched(batch, downloads, receipt)
+        return Fetched(batch, downloads, receipt, drained)
 
     def store(self, fetched: Fetched) -> StepResult:
         """The store half of a step: write a fetched batch, commit, then ack it."""
@@ -188,7 +206,7 @@ class SyncWorker:
         # A full batch means more is queued: its counts are recounted now and then, and always
         # once the queue runs short, so they are right whenever the queue is quiet.
         recount = (
-            len(batch) < settings.batch_limit
+            fetched.drained
             or self._last_recount is None
             or now - self._last_recount >= settings.recount_interval
         )
@@ -441,6 +459,20 @@ class SyncWorker:
                 record_sync_error(session, self.network_id, self.clock(), _describe(error))
         except Exception:
             logger.exception("sync %s: could not record the error", self.network_id)
+
+
+def _joined(batches: Sequence[NotificationBatch]) -> NotificationBatch:
+    """One batch holding every item of ``batches``, in the order they were received."""
+    if len(batches) == 1:
+        return batches[0]
+    counts = [batch.notification_count for batch in batches]
+    return NotificationBatch(
+        documents=tuple(item for batch in batches for item in batch.documents),
+        received=tuple(item for batch in batches for item in batch.received),
+        rejected=tuple(item for batch in batches for item in batch.rejected),
+        notification_count=None if None in counts else sum(c for c in counts if c is not None),
+        notification_total=batches[-1].notification_total,
+    )
 
 
 def _collection_ids(opportunities: Iterable[Opportunity]) -> set[str]:

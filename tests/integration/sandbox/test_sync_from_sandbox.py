@@ -107,6 +107,39 @@ def test_a_worker_killed_between_commit_and_ack_loses_nothing(
     assert len({row.external_id for row in rows}) == len(rows) == 120  # one row each
 
 
+def test_several_receives_in_one_step_are_stored_and_acked_together_and_survive_a_crash(
+    runtime: Runtime, base_url: str, clock: Clock, registry: RegistryState, market: Market
+) -> None:
+    gathering = SyncSettings(batch_limit=50, receives_per_step=2, visibility_timeout=300)
+    doomed = SyncWorker(client(base_url, clock, DiesBeforeAck), runtime.sessions, NETWORK, clock,
+                        gathering)  # fmt: skip
+
+    with pytest.raises(Killed):
+        doomed.step()
+
+    assert len(stored_ids(runtime)) == 100  # two receives in one transaction...
+    assert registry.pending(KEYS.access_key) == 120  # ...and none of them acked
+
+    clock.advance(301)
+    settings = SyncSettings(batch_limit=50, receives_per_step=4, visibility_timeout=300)
+    survivor = SyncWorker(client(base_url, clock), runtime.sessions, NETWORK, clock, settings)
+    results = []
+    for result in survivor.steps():
+        results.append(result)
+        if result.idle:
+            break
+
+    assert [r.received for r in results] == [120, 0]  # 50 + 50 + 20: the short one ends it
+    assert [r.acked for r in results] == [120, 0]
+    assert registry.pending(KEYS.access_key) == 0
+    with runtime.sessions() as session:
+        rows = changes_since(session, 0, limit=10_000)
+    assert sorted({row.external_id for row in rows}) == sorted(
+        o["id"] for o in market.opportunities
+    )
+    assert len(rows) == 120  # one row each
+
+
 def test_a_change_fetched_ahead_is_not_acked_by_the_older_batch_and_survives_a_crash(
     runtime: Runtime, base_url: str, clock: Clock, registry: RegistryState, market: Market
 ) -> None:

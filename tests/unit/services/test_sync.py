@@ -489,3 +489,97 @@ def test_run_honours_a_registry_retry_after(
     worker.run(stop)
 
     assert stop.delays == [120.0]
+
+
+def test_a_step_gathers_receives_while_they_come_back_full_and_acks_them_in_one_call(
+    registry: FakeRegistry,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    make_raw: Callable[..., dict[str, Any]],
+) -> None:
+    for opportunity_id in range(1, 8):
+        registry.notify(make_raw(opportunity_id))
+    settings = SyncSettings(batch_limit=3, receives_per_step=4, idle_sleep=0)
+    worker = SyncWorker(registry, sessions, NETWORK, clock, settings)
+
+    result = worker.step()
+
+    # 3 + 3 + 1: the short third receive means the queue is empty, so no fourth.
+    assert registry.receives == 3
+    assert (result.received, result.stored, result.acked) == (7, 7, 7)
+    assert registry.acks == [[1, 2, 3, 4, 5, 6, 7]]
+    assert row_count(sessions) == 7
+    assert state(sessions).live_count == 7
+
+
+def test_a_step_stops_at_receives_per_step(
+    registry: FakeRegistry,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    make_raw: Callable[..., dict[str, Any]],
+) -> None:
+    for opportunity_id in range(1, 11):
+        registry.notify(make_raw(opportunity_id))
+    settings = SyncSettings(batch_limit=3, receives_per_step=2, idle_sleep=0)
+    worker = SyncWorker(registry, sessions, NETWORK, clock, settings)
+
+    first = worker.step()
+    second = worker.step()
+
+    assert (first.received, second.received) == (6, 4)
+    assert registry.acks == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10]]
+    assert registry.queue == {}
+
+
+def test_without_a_visibility_timeout_a_step_receives_once(
+    registry: FakeRegistry,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    make_raw: Callable[..., dict[str, Any]],
+) -> None:
+    # A second receive would be handed the first one's items again, nothing hiding them.
+    for opportunity_id in range(1, 8):
+        registry.notify(make_raw(opportunity_id))
+    settings = SyncSettings(
+        batch_limit=3, receives_per_step=4, visibility_timeout=None, idle_sleep=0
+    )
+    worker = SyncWorker(registry, sessions, NETWORK, clock, settings)
+
+    result = worker.step()
+
+    assert registry.receives == 1
+    assert (result.received, result.acked) == (3, 3)
+
+
+def test_an_item_received_twice_in_one_step_is_stored_once_and_acked_once(
+    registry: FakeRegistry,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    make_raw: Callable[..., dict[str, Any]],
+) -> None:
+    for opportunity_id in range(1, 4):
+        registry.notify(make_raw(opportunity_id))
+    newer = make_raw(2, notified=T0 + timedelta(seconds=5), cost_per_interview=2.5)
+    receive = registry.receive_notifications
+
+    def changing_between_receives(*args: Any, **kwargs: Any) -> Any:
+        batch = receive(*args, **kwargs)
+        if registry.receives == 1:
+            registry.notify(newer)  # changed, and queued again, after the first receive
+        return batch
+
+    registry.receive_notifications = changing_between_receives  # type: ignore[method-assign]
+    settings = SyncSettings(batch_limit=3, receives_per_step=4, idle_sleep=0)
+    worker = SyncWorker(registry, sessions, NETWORK, clock, settings)
+
+    result = worker.step()
+
+    assert result.received == 4  # 1, 2, 3, then the newer 2
+    assert registry.acks == [[1, 2, 3]]
+    assert stored(sessions, 2).cpi == Decimal("2.5")
+    assert registry.queue == {}
+
+
+def test_receives_per_step_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="receives_per_step"):
+        SyncSettings(receives_per_step=0)
