@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -283,6 +283,7 @@ class Matcher:
         self._range_to = Column(np.int64, _INT64_MAX)
         self._collection = Column(np.int32, 0)
         self._refs = Column(np.int32, 0)
+        self._node_capacity = 0  # slots every node column has room for
         self._refs.data[:3] = 1 << 30  # constants live forever
         self._definition: list[AtomKey | NodeKey | None] = [None, None, None]
         self._atoms: dict[AtomKey, int] = {}
@@ -379,7 +380,7 @@ class Matcher:
             index = self._collections.put(collection_id, values)
             if index is None:
                 continue
-            for atom in self._atoms_by_collection.get(index, IdSet()).array:
+            for atom in self._atoms_by_collection.get(index, _NO_ATOMS).array:
                 self._set_static(int(atom), self._atoms_key(int(atom)))
 
     def _add(self, opportunity: Opportunity) -> None:
@@ -571,8 +572,11 @@ class Matcher:
             return self._free_slots.pop()
         slot = self._slots
         self._slots += 1
-        for column in self._node_columns():
-            column.ensure(slot + 1)
+        if slot >= self._node_capacity:
+            columns = self._node_columns()
+            for column in columns:
+                column.ensure(slot + 1)
+            self._node_capacity = min(len(column.data) for column in columns)
         self._definition.append(None)
         return slot
 
@@ -595,7 +599,7 @@ class Matcher:
 
     def _atom(self, cell: Cell, quota: bool, fresh: list[int]) -> int:
         """The slot of the atom a cell evaluates as; opaque cells are simply TRUE."""
-        if cell.is_opaque:
+        if cell.kind in _OPAQUE_KINDS:  # Cell.is_opaque, without a property call per cell
             return TRUE_SLOT
         key = _atom_key(cell, quota)
         slot = self._atoms.get(key)
@@ -612,24 +616,23 @@ class Matcher:
         self._need.data[slot] = len(key.values) if key.mode in (_ALL, _INVITE_ALL) else 1
         if key.mode in _INVITES:
             for collection in key.values:
-                self._invite_postings.setdefault(collection, IdSet()).add(slot)
+                _posting(self._invite_postings, collection).add(slot)
         else:
             code = self._attribute_code(key.attribute_id)
-            self._atoms_by_attribute.setdefault(code, IdSet()).add(slot)
+            _posting(self._atoms_by_attribute, code).add(slot)
             if key.mode in (_ANY, _ALL):
                 for value in key.values:
-                    posting = self._value_postings.setdefault((key.attribute_id, value), IdSet())
-                    posting.add(slot)
+                    _posting(self._value_postings, (key.attribute_id, value)).add(slot)
             elif key.mode == _RANGE:
                 low, high = key.bounds
                 self._range_from.data[slot] = _INT64_MIN if low is None else _clamp(low)
                 self._range_to.data[slot] = _INT64_MAX if high is None else _clamp(high)
-                self._ranges_by_attribute.setdefault(code, IdSet()).add(slot)
+                _posting(self._ranges_by_attribute, code).add(slot)
             elif key.mode == _COLLECTION:
                 index = self._collections.slot(key.collection)
                 self._collection.data[slot] = index
-                self._collections_by_attribute.setdefault(code, IdSet()).add(slot)
-                self._atoms_by_collection.setdefault(index, IdSet()).add(slot)
+                _posting(self._collections_by_attribute, code).add(slot)
+                _posting(self._atoms_by_collection, index).add(slot)
         self._set_static(slot, key)
         return slot
 
@@ -938,21 +941,37 @@ _QuotaPlan = tuple[tuple[str, tuple[tuple[int, "AtomKey"], ...]], ...]
 """(quota object id, its (atom slot, atom key) pairs) per open quota object."""
 
 
+_NO_ATOMS = IdSet()
+_OPAQUE_KINDS = frozenset(kind for kind in CellKind if Cell("", 0, kind).is_opaque)
+_INVITE_KINDS = frozenset(kind for kind in CellKind if Cell("", 0, kind).is_invite)
+K = TypeVar("K")
+
+
+def _posting(postings: dict[K, IdSet], key: K) -> IdSet:
+    """The posting list under ``key``, made when first needed (``setdefault`` would build an
+    empty one, numpy buffer and all, on every call)."""
+    posting = postings.get(key)
+    if posting is None:
+        posting = postings[key] = IdSet()
+    return posting
+
+
 def _atom_key(cell: Cell, quota: bool) -> AtomKey:
-    if cell.is_invite:
-        mode = _INVITE_ALL if cell.operator is ListOperator.AND else _INVITE_ANY
-        return AtomKey(mode, 0, cell.negate, False, values=_sorted_set(cell.values))
-    if cell.kind is CellKind.VALUE:
-        return AtomKey(_ANY, cell.attribute_id, cell.negate, quota, cell.values[:1])
-    if cell.kind is CellKind.LIST:
+    kind = cell.kind
+    if kind is CellKind.LIST:
         mode = _ALL if cell.operator is ListOperator.AND else _ANY
         return AtomKey(mode, cell.attribute_id, cell.negate, quota, _sorted_set(cell.values))
-    if cell.kind is CellKind.RANGE:
+    if kind is CellKind.RANGE:
         bounds = (cell.range_from, cell.range_to)
         return AtomKey(_RANGE, cell.attribute_id, cell.negate, quota, bounds=bounds)
-    if cell.kind is CellKind.COLLECTION:
+    if kind is CellKind.VALUE:
+        return AtomKey(_ANY, cell.attribute_id, cell.negate, quota, cell.values[:1])
+    if kind is CellKind.COLLECTION:
         collection = cell.collection_id or ""
         return AtomKey(_COLLECTION, cell.attribute_id, cell.negate, quota, collection=collection)
+    if kind in _INVITE_KINDS:
+        mode = _INVITE_ALL if cell.operator is ListOperator.AND else _INVITE_ANY
+        return AtomKey(mode, 0, cell.negate, False, values=_sorted_set(cell.values))
     return AtomKey(_ANSWERED, cell.attribute_id, cell.negate, quota)
 
 
