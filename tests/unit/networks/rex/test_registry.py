@@ -368,6 +368,46 @@ def test_notifications_that_are_not_an_array_are_a_protocol_error(
         registry.receive_notifications()
 
 
+def test_each_item_is_kept_exactly_as_the_registry_wrote_it(
+    registry: RegistryClient, fake: FakeRex, notifications: list[dict[str, Any]]
+) -> None:
+    # Spacing, key order and all: the store keeps this text as its audit copy.
+    items = [json.dumps(item, indent=1) for item in notifications[:2]]
+    body = ("[ " + " ,\n".join(items) + " ]").encode()
+    fake.script("/receive-notifications", httpx.Response(200, content=body))
+
+    batch = registry.receive_notifications()
+
+    assert batch.documents == tuple(item.encode() for item in items)
+    assert [r.document for r in batch.received] == list(batch.documents)
+    assert [o.id for o in batch.opportunities] == [12871, 13174]
+
+
+def test_an_item_json_cannot_carry_is_read_as_the_standard_library_reads_it(
+    registry: RegistryClient, fake: FakeRex, notifications: list[dict[str, Any]]
+) -> None:
+    # NaN is not JSON; Python's reader takes it, and so the batch is read item by item.
+    good = json.dumps(notifications[0])
+    odd = json.dumps({**notifications[2], "cost_per_interview": float("nan")})
+    body = f"[{good}, {odd}]".encode()
+    fake.script("/receive-notifications", httpx.Response(200, content=body))
+
+    batch = registry.receive_notifications()
+
+    assert [o.id for o in batch.opportunities] == [12871]
+    (rejected,) = batch.rejected
+    assert rejected.id == 12872
+    assert len(batch) == 2
+
+
+def test_a_notifications_body_that_is_not_json_is_a_protocol_error(
+    registry: RegistryClient, fake: FakeRex
+) -> None:
+    fake.script("/receive-notifications", httpx.Response(200, content=b"[{"))
+    with pytest.raises(RegistryProtocolError, match="not JSON"):
+        registry.receive_notifications()
+
+
 @pytest.mark.parametrize(
     ("call", "complaint"),
     [
