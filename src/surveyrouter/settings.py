@@ -21,27 +21,12 @@ class UnsupportedDatabaseUrl(ValueError):
     """The database URL names a backend surveyrouter does not run on."""
 
 
-# PostgreSQL connections kept per process. SQLAlchemy's default of 5 (plus 10 opened while busy)
-# is fewer than the requests one API process serves at once: under load the connections beyond
-# five were opened and closed again request after request, and a burst of new ones could wait
-# past the connect timeout (/healthz answered 503 under wrk, 32 connections on two workers).
-DEFAULT_DATABASE_POOL_SIZE = 16
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SURVEYROUTER_", extra="ignore")
 
     database_url: str = Field(
         default="sqlite:///./var/surveyrouter.db",
         description="sqlite:///path or postgresql://user@host:port/db (postgres:// works too).",
-    )
-    database_pool_size: int = Field(
-        default=DEFAULT_DATABASE_POOL_SIZE,
-        ge=1,
-        le=1000,
-        description=(
-            "PostgreSQL connections each process keeps open (half as many more while busy)."
-        ),
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `serve` listens on.")

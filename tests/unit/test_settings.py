@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy.pool import QueuePool
 
 from surveyrouter.settings import Settings, UnsupportedDatabaseUrl, sqlalchemy_url, sqlite_path
 from surveyrouter.store.db import create_store_engine
@@ -130,26 +129,4 @@ def test_incomplete_rex_settings_are_refused_with_the_variable(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
-        Settings()
-
-
-def test_a_postgresql_engine_keeps_the_configured_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SURVEYROUTER_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
-    monkeypatch.setenv("SURVEYROUTER_DATABASE_POOL_SIZE", "24")
-    engine = create_store_engine(Settings())  # connects on first use, not here
-    try:
-        assert isinstance(engine.pool, QueuePool)
-        assert engine.pool.size() == 24
-        assert engine.pool._max_overflow == 12  # half as many more while busy
-    finally:
-        engine.dispose()
-
-
-def test_the_default_pool_outnumbers_sqlalchemys() -> None:
-    assert Settings().database_pool_size == 16 > QueuePool(lambda: None).size()
-
-
-def test_a_pool_size_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SURVEYROUTER_DATABASE_POOL_SIZE", "0")
-    with pytest.raises(ValidationError, match="database_pool_size"):
         Settings()

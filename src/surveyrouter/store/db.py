@@ -13,12 +13,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from surveyrouter import json_codec
-from surveyrouter.settings import (
-    DEFAULT_DATABASE_POOL_SIZE,
-    Settings,
-    sqlalchemy_url,
-    sqlite_path,
-)
+from surveyrouter.settings import Settings, sqlalchemy_url, sqlite_path
 
 # A writer waits this long for SQLite's single write lock before giving up with "locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -28,12 +23,10 @@ T = TypeVar("T")
 
 def create_store_engine(settings: Settings) -> Engine:
     """An engine for ``settings.database_url``; for SQLite, creates the file's directory."""
-    return engine_for_url(sqlalchemy_url(settings), pool_size=settings.database_pool_size)
+    return engine_for_url(sqlalchemy_url(settings))
 
 
-def engine_for_url(url: URL, pool_size: int = DEFAULT_DATABASE_POOL_SIZE) -> Engine:
-    """An engine for ``url``; on PostgreSQL, keeping ``pool_size`` connections per process
-    and opening half as many more while busy."""
+def engine_for_url(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         path = sqlite_path(url)
         if path is not None:
@@ -49,8 +42,6 @@ def engine_for_url(url: URL, pool_size: int = DEFAULT_DATABASE_POOL_SIZE) -> Eng
         json_serializer=json_codec.dumps,
         json_deserializer=json_codec.loads,
         pool_pre_ping=True,
-        pool_size=pool_size,
-        max_overflow=pool_size // 2,
         # A health check must answer "down" quickly rather than hang on an unreachable host.
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
     )
