@@ -259,8 +259,12 @@ def _tags(tags: tuple[str, ...], cells: Mapping[str, Cell]) -> tuple[str, ...]:
 
 
 def _requirements(wire: _WireRequirements | None) -> Requirements:
-    if wire is None:
-        return _NO_REQUIREMENTS
+    return _NO_REQUIREMENTS if wire is None else requirements_of(wire)
+
+
+def requirements_of(wire: Any) -> Requirements:
+    """The domain's flags from a wire object's ``requires_*`` attributes (REX §3.3), whichever
+    reader (these structs, the pydantic models) produced it."""
     return Requirements(
         recontact=wire.requires_recontact,
         pii_collection=wire.requires_pii_collection,

@@ -25,6 +25,7 @@ from surveyrouter.networks.rex.common_shape import (
     STATUS_BY_NAME,
     parse_common,
     parse_common_document,
+    requirements_of,
 )
 from surveyrouter.networks.rex.wire import (
     RexCell,
@@ -186,16 +187,7 @@ def _requirements(wire: RexRequirements | None) -> Requirements:
     if wire is None:
         return Requirements()
     _log_extras(wire, "requirement")
-    return Requirements(
-        recontact=wire.requires_recontact,
-        pii_collection=wire.requires_pii_collection,
-        webcam=wire.requires_webcam,
-        eye_tracking=wire.requires_eye_tracking,
-        cookie_drops=wire.requires_cookie_drops,
-        sample_plus=wire.requires_sample_plus,
-        app_vpn=wire.requires_app_vpn,
-        manual_rewards=wire.requires_manual_rewards,
-    )
+    return requirements_of(wire)
 
 
 def _check_tags(tags: list[str], cells: Mapping[str, Cell], opportunity_id: int) -> None:

@@ -33,7 +33,11 @@ import msgspec
 
 from surveyrouter import json_codec
 from surveyrouter.domain.opportunity import Opportunity
-from surveyrouter.networks.rex.opportunities import InvalidOpportunity, parse_document
+from surveyrouter.networks.rex.opportunities import (
+    InvalidOpportunity,
+    parse_document,
+    parse_opportunity,
+)
 from surveyrouter.networks.rex.signing import KeyPair, sign_request
 
 logger = logging.getLogger(__name__)
@@ -553,7 +557,8 @@ class RegistryClient(_Client):
         raw = _json(response, path)
         if not isinstance(raw, dict):
             raise RegistryProtocolError(200, "expected an opportunity object", operation=path)
-        return ReceivedOpportunity(response.content, parse_document(response.content, self.network))
+        # Read once above; its value is converted, and its text kept as sent.
+        return ReceivedOpportunity(response.content, parse_opportunity(raw, self.network))
 
     def list_project_opportunities(self, project_id: int) -> list[int]:
         """The ids of the opportunities in a project (§2.4), which exclude one another."""
