@@ -27,9 +27,10 @@ import bisect
 import enum
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from decimal import Decimal
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -394,6 +395,18 @@ class RankedColumns:
         )
 
 
+# The reference's transcendental parts as tables over the whole numbers an index holds
+# (incidence rates are whole percents, LOIs whole minutes); other inputs take the slow path.
+_TABLE_LOI_MINUTES = 600
+_QUALIFY_TABLE = np.array(
+    [[qualify_probability(float(rate), known) for rate in range(101)] for known in (False, True)],
+    dtype=np.float64,
+)
+_PRIOR_TABLE = np.array(
+    [completion_prior(float(loi)) for loi in range(_TABLE_LOI_MINUTES + 1)], dtype=np.float64
+)
+
+
 def rank_columns(
     value: npt.NDArray[np.float64],
     loi_minutes: npt.NDArray[np.float64],
@@ -404,29 +417,86 @@ def rank_columns(
     network_order: npt.NDArray[np.int64],
     ids: npt.NDArray[np.int64],
     strength: float = DEFAULT_PRIOR_STRENGTH,
+    limit: int | None = None,
 ) -> RankedColumns:
     """``rank`` and ``estimate`` over columns, for thousands of candidates per request.
 
     Bit for bit the reference's numbers (the property tests in ``test_ranking.py`` hold it to
     that): the transcendental parts (``qualify_probability``, ``completion_prior``) are the
-    reference functions themselves, evaluated once per distinct incidence rate and LOI, and the
-    rest is the same IEEE arithmetic in the same order. ``value`` is ``float`` of each Decimal
-    value (the conversion keeps their order); ``network_order`` ranks each candidate's network
-    id as strings sort; ``paid``/``qualified`` are its ``ObservedOutcomes``.
+    reference functions themselves, tabled over whole percents and minutes (or evaluated once
+    per distinct value otherwise), and the rest is the same IEEE arithmetic in the same order.
+    ``value`` is ``float`` of each Decimal value (the conversion keeps their order);
+    ``network_order`` ranks each candidate's network id as strings sort;
+    ``paid``/``qualified`` are its ``ObservedOutcomes``. With ``limit``, ``order`` holds only
+    the best ``limit`` positions (the same as the head of the whole order).
     """
-    qualify = np.empty(len(value), dtype=np.float64)
-    for known in (False, True):
-        chosen = known_qualified == known
-        rates, inverse = np.unique(incidence_rate[chosen], return_inverse=True)
-        table = np.array([qualify_probability(float(r), known) for r in rates], dtype=np.float64)
-        qualify[chosen] = table[inverse] if len(rates) else 0.0
-    lois, inverse = np.unique(loi_minutes, return_inverse=True)
-    priors = np.array([completion_prior(float(loi)) for loi in lois], dtype=np.float64)
-    prior = priors[inverse] if len(lois) else np.zeros(0, dtype=np.float64)
+    qualify = _qualify_column(incidence_rate, known_qualified)
+    prior = _lookup(loi_minutes, _PRIOR_TABLE, completion_prior)
     completion = (strength * prior + paid) / (strength + qualified)
     conversion = qualify * completion
     scores = value * conversion / np.maximum(loi_minutes, MIN_LOI_MINUTES)
     ratings = MIN_RATING + np.searchsorted(RATING_THRESHOLDS, conversion, side="right")
-    # np.lexsort sorts by its last key first: score, then value, LOI, network, id.
-    order = np.lexsort((ids, network_order, loi_minutes, -value, -scores))
+    order = _best_first(scores, value, loi_minutes, network_order, ids, limit)
     return RankedColumns(order, conversion, scores, ratings.astype(np.int64))
+
+
+def _best_first(
+    scores: npt.NDArray[np.float64],
+    value: npt.NDArray[np.float64],
+    loi_minutes: npt.NDArray[np.float64],
+    network_order: npt.NDArray[np.int64],
+    ids: npt.NDArray[np.int64],
+    limit: int | None,
+) -> npt.NDArray[np.intp]:
+    """Positions by score, then value, LOI, network and id (``rank``'s order), the best
+    ``limit`` only when given. Only the candidates scoring at least the ``limit``-th best score
+    are sorted: none below it can be among the best, and ties at it are all kept."""
+    positions: npt.NDArray[np.intp] = np.arange(len(scores))
+    if limit is not None and limit < len(scores) and not np.isnan(scores).any():
+        cutoff = np.partition(scores, len(scores) - max(limit, 1))[len(scores) - max(limit, 1)]
+        positions = np.flatnonzero(scores >= cutoff)
+    # np.lexsort sorts by its last key first: score, then value, LOI, network, id.
+    keys = (ids, network_order, loi_minutes, -value, -scores)
+    order = positions[np.lexsort(tuple(key[positions] for key in keys))]
+    return order if limit is None else order[:limit]
+
+
+def _qualify_column(
+    incidence_rate: npt.NDArray[np.float64], known_qualified: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    if _whole_within(incidence_rate, 100):
+        return _QUALIFY_TABLE[known_qualified.astype(np.intp), incidence_rate.astype(np.intp)]
+    qualify = np.empty(len(incidence_rate), dtype=np.float64)
+    for known in (False, True):
+        chosen = known_qualified == known
+        qualify[chosen] = _lookup(
+            incidence_rate[chosen],
+            _QUALIFY_TABLE[int(known)],
+            partial(qualify_probability, known_qualified=known),
+        )
+    return qualify
+
+
+def _lookup(
+    column: npt.NDArray[np.float64],
+    table: npt.NDArray[np.float64],
+    function: Callable[[float], float],
+) -> npt.NDArray[np.float64]:
+    """``function`` of each element: read from ``table`` (``function`` of 0, 1, 2 …) when
+    every element is a whole number the table covers, else evaluated once per distinct
+    element."""
+    if _whole_within(column, len(table) - 1):
+        found: npt.NDArray[np.float64] = table[column.astype(np.intp)]
+        return found
+    distinct, inverse = np.unique(column, return_inverse=True)
+    values = np.array([function(float(item)) for item in distinct], dtype=np.float64)
+    return values[inverse] if len(distinct) else np.zeros(0, dtype=np.float64)
+
+
+def _whole_within(column: npt.NDArray[np.float64], highest: int) -> bool:
+    """Whether every element is one of 0, 1, … ``highest`` (an empty column is)."""
+    if not len(column):
+        return True
+    return bool(
+        column.min() >= 0 and column.max() <= highest and (column == np.floor(column)).all()
+    )

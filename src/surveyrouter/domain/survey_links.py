@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote_plus
 
 LINK_VALIDITY = timedelta(hours=24)
 # Clocks of several API processes disagree a little; a link from "the future" beyond this
@@ -60,6 +63,36 @@ def link_query(secret: bytes, link: SurveyLink) -> dict[str, str]:
         "ts": str(link.timestamp),
         "hash": link_hash(secret, link),
     }
+
+
+class ListingLinks:
+    """The signed link queries of one listing: one app's user, issued at one moment, for many
+    surveys. What all of them share (the quoted uid, the time, the MAC over the leading
+    fields) is worked out once; each query is ``link_query`` and then the display parameters
+    as ``urlencode`` writes them."""
+
+    def __init__(self, secret: bytes, app_id: int, uid: str, issued_at: datetime) -> None:
+        timestamp = SurveyLink(app_id, uid, 0, 0, issued_at).timestamp
+        self._prefix = f"app={app_id}&uid={quote_plus(uid)}&ts={timestamp}&hash="
+        # link_hash's message, the fields before the network and survey already fed in.
+        self._mac = hmac.new(secret, f"{app_id}\x1f{uid}\x1f".encode(), hashlib.sha256)
+        self._tail = f"\x1f{timestamp}"
+
+    def query(self, network_id: int, survey_id: int, shown: Mapping[str, str]) -> str:
+        """The link query for this survey; ``shown`` (rating, cr, loi, cpi: not trusted when
+        read back) must not repeat the signed names."""
+        mac = self._mac.copy()
+        mac.update(f"{network_id}\x1f{survey_id}{self._tail}".encode())
+        shown_part = "".join(f"&{name}={_quoted(value)}" for name, value in shown.items())
+        return f"{self._prefix}{mac.hexdigest()}{shown_part}"
+
+
+# What quote_plus leaves as it is: a value made only of these needs no quoting.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _quoted(value: str) -> str:
+    return value if _UNQUOTED.fullmatch(value) else quote_plus(value)
 
 
 def read_link(

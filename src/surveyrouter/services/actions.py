@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlencode
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +43,7 @@ from surveyrouter.domain.ranking import (
 )
 from surveyrouter.domain.ranking import estimate as estimate_candidate
 from surveyrouter.domain.restrictions import Restriction, restriction_for
-from surveyrouter.domain.survey_links import SurveyLink, link_query
+from surveyrouter.domain.survey_links import ListingLinks
 from surveyrouter.domain.targeting import fitted_quotas
 from surveyrouter.services.callers import Caller
 from surveyrouter.services.impression_counter import ImpressionCounter
@@ -121,6 +120,19 @@ class SurveyListing:
     restriction: Restriction | None
     start_bonus: Decimal | None
     surveys: tuple[ListedSurvey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What every survey listed by one call shares."""
+
+    caller: Caller
+    context: ClientContext
+    state: UserState
+    base_url: str  # without a trailing slash
+    now: datetime
+    links: ListingLinks
+    test_group_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +228,10 @@ class SurveyOffers:
                 matched.unlock, state, context.country, in_bonus
             )
             surveys, qualification = self._sequence(
-                shown, qualification_candidate, caller, context, state, base_url, now, in_bonus
+                shown,
+                qualification_candidate,
+                self._call(caller, context, state, base_url, now),
+                in_bonus,
             )
         with stage("impressions"):
             self._count(app, surveys, now)
@@ -243,8 +258,9 @@ class SurveyOffers:
             return SurveyListing(restriction, start_bonus, ())
         matched = self._match(state, app, now, excluded_networks)
         with stage("listing"):
+            call = self._call(caller, context, state, base_url, now)
             surveys = tuple(
-                self._listed(item, rated, missing, caller, context, state, base_url, now, position)
+                self._listed(item, rated, missing, call, position)
                 for position, (item, rated, missing) in enumerate(
                     self._shown(matched, state, context), start=1
                 )
@@ -396,9 +412,10 @@ class SurveyOffers:
                     qualified=qualified,
                     network_order=_string_order(matcher.networks)[listing.network],
                     ids=listing.id,
+                    limit=self.max_surveys,
                 )
                 best: list[_Found] = []
-                for position in ranked.order[: self.max_surveys].tolist():
+                for position in ranked.order.tolist():
                     slot = int(slots[position])
                     opportunity = self.feed.opportunities.get(matcher.key_of(slot))
                     if opportunity is None:
@@ -501,11 +518,7 @@ class SurveyOffers:
         self,
         shown: list[tuple[_Found, Estimate, tuple[Question, ...]]],
         qualification: tuple[Question, float] | None,
-        caller: Caller,
-        context: ClientContext,
-        state: UserState,
-        base_url: str,
-        now: datetime,
+        call: _Call,
         in_bonus: bool,
     ) -> tuple[tuple[ListedSurvey, ...], AskedQuestion | None]:
         """Surveys and the qualification numbered in one order, by score (the question's is
@@ -520,11 +533,7 @@ class SurveyOffers:
                 asked = self._asked(pending, position, in_bonus)
                 pending = None
             position += 1
-            surveys.append(
-                self._listed(
-                    item, survey_estimate, missing, caller, context, state, base_url, now, position
-                )
-            )
+            surveys.append(self._listed(item, survey_estimate, missing, call, position))
         if pending is not None:
             asked = self._asked(pending, position + 1, in_bonus)
         return tuple(surveys), asked
@@ -541,19 +550,13 @@ class SurveyOffers:
         item: _Found,
         survey_estimate: Estimate,
         missing: tuple[Question, ...],
-        caller: Caller,
-        context: ClientContext,
-        state: UserState,
-        base_url: str,
-        now: datetime,
+        call: _Call,
         sequence: int,
     ) -> ListedSurvey:
-        app, user = caller.app, caller.user
-        assert app.id is not None  # apps from the store have ids
+        app = call.caller.app
         opportunity = item.opportunity
         network = self.networks[opportunity.network]
         cpi = publisher_cpi(opportunity.cpi, app.revenue_share)
-        link = SurveyLink(app.id, user.uid, network.api_id, opportunity.id, now)
         # BitLabs' open links also carry what was shown; only the signed part is trusted.
         shown = {
             "rating": str(survey_estimate.rating),
@@ -561,7 +564,7 @@ class SurveyOffers:
             "loi": str(opportunity.loi_minutes),
             "cpi": format_amount(cpi),
         }
-        query = urlencode({**link_query(self.link_secret, link), **shown})
+        query = call.links.query(network.api_id, opportunity.id, shown)
         path = f"/v1/client/networks/{network.api_id}/surveys/{opportunity.id}/open"
         invite_targeted = any(cell.is_invite for cell in opportunity.cells.values())
         return ListedSurvey(
@@ -569,17 +572,37 @@ class SurveyOffers:
             network=network,
             cpi=cpi,
             value=user_value(cpi, app.currency),
-            remaining=self._remaining(opportunity, item.fitted_quotas, state, now),
-            category=self.categories.category_for(opportunity.category_ids, context.language),
+            remaining=self._remaining(opportunity, item.fitted_quotas, call.state, call.now),
+            category=self.categories.category_for(opportunity.category_ids, call.context.language),
             estimate=survey_estimate,
             tags=survey_tags(opportunity.requirements, invite_targeted=invite_targeted),
-            test_group_id=assign_test_group(app.id, user.uid, app.ranking_variants),
-            link=f"{base_url.rstrip('/')}{path}?{query}",
+            test_group_id=call.test_group_id,
+            link=f"{call.base_url}{path}?{query}",
             sequence=sequence,
             missing_questions=missing,
             next_missing_network_id=(
                 self.sources.network_of(missing[0].key) if missing else LIBRARY_NETWORK_ID
             ),
+        )
+
+    def _call(
+        self,
+        caller: Caller,
+        context: ClientContext,
+        state: UserState,
+        base_url: str,
+        now: datetime,
+    ) -> _Call:
+        app, uid = caller.app, caller.user.uid
+        assert app.id is not None  # apps from the store have ids
+        return _Call(
+            caller=caller,
+            context=context,
+            state=state,
+            base_url=base_url.rstrip("/"),
+            now=now,
+            links=ListingLinks(self.link_secret, app.id, uid, now),
+            test_group_id=assign_test_group(app.id, uid, app.ranking_variants),
         )
 
     def _remaining(

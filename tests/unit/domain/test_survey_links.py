@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from surveyrouter.domain.survey_links import (
+    ListingLinks,
     SurveyLink,
     SurveyLinkInvalid,
     link_query,
@@ -85,3 +87,19 @@ def test_a_link_from_the_future_is_refused() -> None:
 def test_any_link_round_trips(app_id: int, uid: str, network: int, survey: int) -> None:
     link = SurveyLink(app_id, uid, network, survey, T0)
     assert read_link(SECRET, network, survey, link_query(SECRET, link), T0) == link
+
+
+@given(
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=65),
+    st.dictionaries(
+        st.sampled_from(["rating", "cr", "loi", "cpi"]), st.text(max_size=8), max_size=4
+    ),
+)
+def test_a_listing_link_is_the_signed_query_and_the_shown_values_urlencoded(
+    uid: str, shown: dict[str, str]
+) -> None:
+    link = SurveyLink(3, uid, 1, 41739, T0)
+    written = ListingLinks(SECRET, 3, uid, T0).query(1, 41739, shown)
+    assert written == urlencode({**link_query(SECRET, link), **shown})
+    read = dict(parse_qsl(written, keep_blank_values=True))
+    assert read_link(SECRET, 1, 41739, read, T0) == link
