@@ -106,3 +106,34 @@ def test_an_unknown_device_value_is_a_400_naming_it(
     assert response.status_code == 400
     body = assert_error_envelope(response, "400 Bad Request")
     assert str(body["error"]["details"]["msg"]).startswith(field)  # type: ignore[index]
+
+
+@pytest.mark.parametrize("path", ["/v1/client/user", "/v1/client/actions"])
+def test_an_overlong_client_parameter_is_a_422_naming_it_and_nothing_is_created(
+    runtime: Runtime, path: str
+) -> None:
+    app = publisher(runtime)
+    with serving(create_app(runtime)) as url:
+        response = httpx.get(
+            f"{url}{path}", params={"token": TOKEN, "uid": "u5", "client_useragent": "x" * 513}
+        )
+    assert response.status_code == 422
+    body = assert_error_envelope(response, "422 Unprocessable Entity")
+    msg = str(body["error"]["details"]["msg"])  # type: ignore[index]
+    assert msg == "query.client_useragent: string should have at most 512 characters"
+    assert user_of(runtime, app, "u5") is None
+
+
+def test_the_client_parameters_are_in_the_openapi_document(runtime: Runtime) -> None:
+    with serving(create_app(runtime)) as url:
+        spec = httpx.get(f"{url}/openapi.json").json()
+    for path in ("/v1/client/actions", "/v1/client/user", "/v2/client/surveys"):
+        parameters = spec["paths"][path]["get"]["parameters"]
+        names = [parameter["name"] for parameter in parameters]
+        assert len(names) == len(set(names)), path
+        assert {"token", "uid", "platform", "lang", "client_useragent"} <= set(names), path
+    actions = {p["name"]: p for p in spec["paths"]["/v1/client/actions"]["get"]["parameters"]}
+    assert "username" in actions
+    assert actions["token"]["description"] == "API token, if not in X-Api-Token."
+    assert actions["platform"]["in"] == "query"
+    assert {"type": "string", "maxLength": 512} in actions["platform"]["schema"]["anyOf"]

@@ -8,9 +8,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from surveyrouter.api.client_context import ClientRequestDep, UnrestrictedRequestDep
-from surveyrouter.api.dependencies import RuntimeDep
+from surveyrouter.api.client_context import (
+    ClientCall,
+    ClientCallDep,
+    ClientRoute,
+    UnrestrictedRequestDep,
+    resolve_client_call,
+)
 from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.money import format_amount
@@ -26,7 +32,7 @@ from surveyrouter.services.actions import (
 from surveyrouter.store.db import transaction
 from surveyrouter.store.users import remember_context
 
-router = APIRouter(prefix="/v1/client", tags=["client"])
+router = APIRouter(prefix="/v1/client", tags=["client"], route_class=ClientRoute)
 
 
 async def get_offers(request: Request) -> SurveyOffers:  # async: no thread-pool hop
@@ -160,22 +166,25 @@ Username = Annotated[
 
 
 @router.get("/actions", response_model=Envelope[Actions])
-def get_actions(
-    request: Request,
-    call: ClientRequestDep,
-    runtime: RuntimeDep,
-    offers: OffersDep,
-    username: Username = None,
+async def get_actions(
+    call: ClientCallDep, offers: OffersDep, username: Username = None
 ) -> Response:
     """The surveys the user can open, best first, or the profile question to answer next.
     A restricted user (unverified app, VPN, ban, unsupported country) gets 200 with the
     reason and no surveys."""
+    # The busiest route: all of its blocking work in one thread-pool hop, where a sync
+    # dependency and a sync route would take two.
+    return await run_in_threadpool(_get_actions, call, offers, username)
+
+
+def _get_actions(call: ClientCall, offers: SurveyOffers, username: str | None) -> Response:
+    client = resolve_client_call(call)
     now = utc_now()
-    if username is not None and username != call.caller.user.username:
-        with transaction(runtime.sessions) as session:
-            remember_context(session, call.caller.user.id, now, username=username)
-    result = offers.actions(call.caller, call.context, str(request.base_url), now)
-    return ok_response(_actions(result, call.context.country, call.context.language))
+    if username is not None and username != client.caller.user.username:
+        with transaction(call.runtime.sessions) as session:
+            remember_context(session, client.caller.user.id, now, username=username)
+    result = offers.actions(client.caller, client.context, str(call.request.base_url), now)
+    return ok_response(_actions(result, client.context.country, client.context.language))
 
 
 @router.get("/check")

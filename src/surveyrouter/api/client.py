@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from surveyrouter.api.actions import OffersDep
-from surveyrouter.api.client_context import UnrestrictedRequestDep
+from surveyrouter.api.client_context import ClientRoute, UnrestrictedRequestDep
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
@@ -21,7 +21,7 @@ from surveyrouter.services.profile_answers import (
 )
 from surveyrouter.services.user_state import LIBRARY_NETWORK_ID
 
-router = APIRouter(prefix="/v1/client", tags=["client"])
+router = APIRouter(prefix="/v1/client", tags=["client"], route_class=ClientRoute)
 
 
 class ClientUser(BaseModel):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from surveyrouter.api.actions import CategoryOut, NetworkOut
-from surveyrouter.api.client_context import UnrestrictedRequestDep
+from surveyrouter.api.client_context import ClientRoute, UnrestrictedRequestDep
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.bootstrap import configured_networks
@@ -19,7 +19,7 @@ from surveyrouter.domain.money import format_amount
 from surveyrouter.services.history import HistoryEvent, HistoryFilter, user_history
 from surveyrouter.store.category_library import load_category_catalog
 
-router = APIRouter(prefix="/v1/client", tags=["client"])
+router = APIRouter(prefix="/v1/client", tags=["client"], route_class=ClientRoute)
 
 Filters = Annotated[
     list[HistoryFilter] | None,

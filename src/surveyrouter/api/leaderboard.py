@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, PlainSerializer
 
-from surveyrouter.api.client_context import UnrestrictedRequestDep
+from surveyrouter.api.client_context import ClientRoute, UnrestrictedRequestDep
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
@@ -21,7 +21,7 @@ from surveyrouter.services.leaderboard import (
     weekly_leaderboard,
 )
 
-router = APIRouter(prefix="/v1/client", tags=["client"])
+router = APIRouter(prefix="/v1/client", tags=["client"], route_class=ClientRoute)
 
 # §2.4: the SDKs decode ``*_raw`` as a Double, so the exact amount becomes a JSON number here,
 # at the wire, and nowhere before.

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from surveyrouter.api.actions import OffersDep
-from surveyrouter.api.client_context import UnrestrictedRequestDep, caller_request
+from surveyrouter.api.client_context import ClientRoute, UnrestrictedRequestDep, caller_request
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
@@ -26,7 +26,7 @@ from surveyrouter.services.survey_entry import (
     termination_url,
 )
 
-router = APIRouter(prefix="/v1/client", tags=["client"])
+router = APIRouter(prefix="/v1/client", tags=["client"], route_class=ClientRoute)
 
 UNAVAILABLE_PATH = "/v1/client/survey-unavailable"
 

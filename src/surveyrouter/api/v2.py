@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from surveyrouter.api.actions import OffersDep, RestrictionReason, Username, restriction_out
-from surveyrouter.api.client_context import ClientRequestDep, UnrestrictedRequestDep
+from surveyrouter.api.client_context import ClientRequestDep, ClientRoute, UnrestrictedRequestDep
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.clock import utc_now
@@ -28,7 +28,7 @@ from surveyrouter.services.v2_surveys import (
 from surveyrouter.store.db import transaction
 from surveyrouter.store.users import remember_context
 
-router = APIRouter(prefix="/v2/client", tags=["client-v2"])
+router = APIRouter(prefix="/v2/client", tags=["client-v2"], route_class=ClientRoute)
 
 # UX ranks by what a survey pays the user per minute; QC would favour conversion. Our ranking
 # already weighs the expected conversion into the per-minute score, so both rank the same.

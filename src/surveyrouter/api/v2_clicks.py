@@ -15,6 +15,7 @@ from surveyrouter.api.actions import OffersDep, ValidationInfoOut, validation_ou
 from surveyrouter.api.client import AnswerValue
 from surveyrouter.api.client_context import (
     ClientRequest,
+    ClientRoute,
     UnrestrictedRequestDep,
     caller_request,
 )
@@ -42,7 +43,7 @@ from surveyrouter.services.v2_clicks import (
     V2ClickNotFound,
 )
 
-router = APIRouter(prefix="/v2/client", tags=["client-v2"])
+router = APIRouter(prefix="/v2/client", tags=["client-v2"], route_class=ClientRoute)
 
 START_BONUS_PAGE = "/start-bonus-complete"
 
