@@ -96,8 +96,7 @@ class ClientCall:
 async def client_call(request: Request) -> ClientCall:
     """The call's parameters, read from the request in one validation (a malformed one is
     422 as FastAPI answers it). Not FastAPI parameters: its extraction, field by field, cost
-    a tenth of a Get Actions call. ``document_client_parameters`` puts them in the OpenAPI
-    document."""
+    a tenth of a Get Actions call. ``ClientRoute`` puts them in the OpenAPI document."""
     try:
         query = ClientQuery.model_validate(request.query_params)
     except ValidationError as error:

@@ -48,10 +48,23 @@ class SurveyLink:
 
 def link_hash(secret: bytes, link: SurveyLink) -> str:
     """HMAC-SHA256 over app, user, network, survey and issue time, in hex."""
-    fields = (link.app_id, link.uid, link.network_id, link.survey_id, link.timestamp)
-    # A separator no field can contain (uids are printable ASCII), so fields cannot shift.
-    message = "\x1f".join(str(value) for value in fields).encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    leading = _leading_mac(secret, link.app_id, link.uid)
+    return _finished(leading, link.network_id, link.survey_id, link.timestamp)
+
+
+# A separator no field can contain (uids are printable ASCII), so fields cannot shift.
+_SEPARATOR = "\x1f"
+
+
+def _leading_mac(secret: bytes, app_id: int, uid: str) -> hmac.HMAC:
+    """``link_hash``'s MAC with the fields every link of one user shares already fed in."""
+    return hmac.new(secret, f"{app_id}{_SEPARATOR}{uid}{_SEPARATOR}".encode(), hashlib.sha256)
+
+
+def _finished(leading: hmac.HMAC, network_id: int, survey_id: int, timestamp: int) -> str:
+    mac = leading.copy()
+    mac.update(_SEPARATOR.join(str(value) for value in (network_id, survey_id, timestamp)).encode())
+    return mac.hexdigest()
 
 
 def link_query(secret: bytes, link: SurveyLink) -> dict[str, str]:
@@ -74,17 +87,15 @@ class ListingLinks:
     def __init__(self, secret: bytes, app_id: int, uid: str, issued_at: datetime) -> None:
         timestamp = SurveyLink(app_id, uid, 0, 0, issued_at).timestamp
         self._prefix = f"app={app_id}&uid={quote_plus(uid)}&ts={timestamp}&hash="
-        # link_hash's message, the fields before the network and survey already fed in.
-        self._mac = hmac.new(secret, f"{app_id}\x1f{uid}\x1f".encode(), hashlib.sha256)
-        self._tail = f"\x1f{timestamp}"
+        self._leading = _leading_mac(secret, app_id, uid)
+        self._timestamp = timestamp
 
     def query(self, network_id: int, survey_id: int, shown: Mapping[str, str]) -> str:
         """The link query for this survey; ``shown`` (rating, cr, loi, cpi: not trusted when
         read back) must not repeat the signed names."""
-        mac = self._mac.copy()
-        mac.update(f"{network_id}\x1f{survey_id}{self._tail}".encode())
+        signature = _finished(self._leading, network_id, survey_id, self._timestamp)
         shown_part = "".join(f"&{name}={_quoted(value)}" for name, value in shown.items())
-        return f"{self._prefix}{mac.hexdigest()}{shown_part}"
+        return f"{self._prefix}{signature}{shown_part}"
 
 
 # What quote_plus leaves as it is: a value made only of these needs no quoting.
