@@ -21,21 +21,34 @@ from surveyrouter.api import create_app
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.callbacks import verify_callback
+from surveyrouter.domain.clicks import Click
+from surveyrouter.domain.impressions import ClickType
 from surveyrouter.domain.money import Reward, RewardKind
+from surveyrouter.domain.operators import ActionKind, user_subject
 from surveyrouter.domain.questions import AnswerOption, Question, QuestionType
+from surveyrouter.domain.users import User
+from surveyrouter.domain.v2_clicks import V2Click
 from surveyrouter.services.apps import change_app
 from surveyrouter.services.apps import create_app as create_publisher_app
+from surveyrouter.services.callback_delivery import CallbackDelivery
+from surveyrouter.services.operators import create_operator
 from surveyrouter.services.publishers import SampleCallback, send_test_callback
 from surveyrouter.services.rewards import record_reward
 from surveyrouter.store.answers import user_answers
+from surveyrouter.store.apps import get_app
+from surveyrouter.store.clicks import add_click, get_click
 from surveyrouter.store.db import transaction
 from surveyrouter.store.ledger import user_entries
+from surveyrouter.store.operator_actions import list_actions, record_action
+from surveyrouter.store.outbox import get_callback, record_delivered, record_failure
+from surveyrouter.store.outbox_admin import CallbackFinished, retry_now
 from surveyrouter.store.questions import (
     NetworkAttribute,
     network_question_key,
     put_network_attribute,
 )
-from surveyrouter.store.users import ban_user, find_user
+from surveyrouter.store.users import ban_user, find_user, user_by_id
+from surveyrouter.store.v2_clicks import add_v2_click, get_v2_click
 from tests.integration.receiver import receiving
 from tests.integration.test_server import assert_error_envelope, serving
 
@@ -418,6 +431,141 @@ def test_erasing_deletes_the_answers_and_the_uid_and_keeps_the_ledger(
         assert user_answers(session, found.id) == {}
         assert [entry.transaction_id for entry in user_entries(session, found.id)] == ["tx1"]
     assert_error_envelope(client.get("/v1/publishers/users/user-1/profile"), "404 Not Found")
+
+
+def _record(runtime: Runtime, publisher: App, uid: str, tx: str, **tags: str) -> None:
+    """A complete for ``uid`` in the ledger and, with the app's callback URL, the outbox."""
+    assert publisher.id is not None
+    with transaction(runtime.sessions) as session:
+        found = find_user(session, publisher.id, uid)
+        assert found is not None
+        app = get_app(session, publisher.id)
+        complete = Reward(RewardKind.COMPLETE, Decimal("1.20"), Decimal(1200))
+        record_reward(
+            session,
+            app,
+            found,
+            complete,
+            tx,
+            now(),
+            ip_address="203.0.113.9",
+            extra_parameters=tags,
+        )
+
+
+def _outbox_url(runtime: Runtime, tx: str) -> str:
+    with runtime.sessions() as session:
+        item = get_callback(session, tx)
+    assert item is not None
+    return item.url
+
+
+def test_erasing_redacts_the_users_finished_callbacks_and_sends_the_pending_ones_first(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    assert publisher.id is not None
+    import_users(client, user(), user("user-2"))
+    with receiving() as (receiver, receiver_url):
+        template = f"{receiver_url}/cb/[%UID%]?uid=[%UID%]&ip=[%IP%]&tx=[%TX%]"
+        change_app(runtime.sessions, now, publisher.id, {"callback_url": template})
+        for tx in ("delivered1", "dead1", "pending1"):
+            _record(runtime, publisher, "user-1", tx, campaign="spring-anna")
+        _record(runtime, publisher, "user-2", "other1")
+        with transaction(runtime.sessions) as session:
+            ids = {
+                tx: item.id for tx in ("delivered1", "dead1") if (item := get_callback(session, tx))
+            }
+            record_delivered(session, ids["delivered1"], now(), 200)
+            record_failure(session, ids["dead1"], now(), retry_at=None, status_code=500, error="x")
+        other_before = _outbox_url(runtime, "other1")
+
+        assert client.delete("/v1/publishers/users/user-1").status_code == 200
+
+        port = urlsplit(receiver_url).port
+        redacted = f"http://127.0.0.1:{port}/[erased]"
+        assert _outbox_url(runtime, "delivered1") == redacted
+        assert _outbox_url(runtime, "dead1") == redacted
+        # Still owed to the publisher: sent as it was written, uid, IP and tag included...
+        pending = _outbox_url(runtime, "pending1")
+        assert "uid=user-1" in pending
+        assert "campaign=spring-anna" in pending
+        with httpx.Client(timeout=10) as http:
+            delivery = CallbackDelivery(runtime.sessions, http, now)
+            assert delivery.deliver_due().delivered == 2  # pending1 and other1
+        assert [url for url in receiver.received if "tx=pending1" in url] == [pending]
+        # ...and redacted once it is delivered; another user's callbacks are untouched.
+        assert _outbox_url(runtime, "pending1") == redacted
+        assert _outbox_url(runtime, "other1") == other_before
+
+    with transaction(runtime.sessions) as session, pytest.raises(CallbackFinished) as refused:
+        retry_now(session, ids["dead1"], now())
+    assert "erased user" in str(refused.value)
+
+
+def _click(person: User, click_id: str) -> Click:
+    return Click(
+        id=click_id,
+        app_id=person.app_id,
+        user_id=person.id,
+        network_id="sandbox",
+        opportunity_id=9001,
+        exchange_cpi=Decimal("2.00"),
+        loi_minutes=12,
+        created_at=now(),
+        tags={"campaign": f"spring-{person.uid}"},
+    )
+
+
+def _v2_click(person: User, click_id: str) -> V2Click:
+    return V2Click(
+        id=click_id,
+        app_id=person.app_id,
+        user_id=person.id,
+        type=ClickType.SURVEY,
+        network_id="sandbox",
+        opportunity_id=9001,
+        session_id="s1",
+        created_at=now(),
+        updated_at=now(),
+        tags={"campaign": f"spring-{person.uid}"},
+    )
+
+
+def test_erasing_forgets_the_users_click_tags_and_renames_them_in_the_activity_log(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    assert publisher.id is not None
+    import_users(client, user(), user("user-2"))
+    operator = create_operator(runtime.sessions, now, "ops@quiz", "a long enough password")
+    with transaction(runtime.sessions) as session:
+        anna = find_user(session, publisher.id, "user-1")
+        bob = find_user(session, publisher.id, "user-2")
+        assert anna is not None
+        assert bob is not None
+        for person in (anna, bob):
+            add_click(session, _click(person, f"click{person.id}"))
+            add_v2_click(session, _v2_click(person, f"v2click{person.id}"))
+            detail = "banned until 2027-01-01 00:00 UTC: test"
+            subject = user_subject(person)
+            record_action(session, operator.id, ActionKind.USER_BAN, subject, detail, now())
+
+    assert client.delete("/v1/publishers/users/user-1").status_code == 200
+
+    def tags(person: User) -> list[dict[str, str]]:
+        click = get_click(session, f"click{person.id}")
+        v2_click = get_v2_click(session, f"v2click{person.id}")
+        assert click is not None
+        assert v2_click is not None
+        return [dict(click.tags), dict(v2_click.tags)]
+
+    with runtime.sessions() as session:
+        erased = user_by_id(session, anna.id)
+        assert erased.erased_at is not None
+        assert tags(anna) == [{}, {}]
+        assert tags(bob) == [{"campaign": "spring-user-2"}] * 2
+        subjects = sorted(action.subject for action in list_actions(session))
+    assert subjects == sorted([user_subject(erased), user_subject(bob)])
+    assert not any("user-1" in subject for subject in subjects)
 
 
 def test_erasing_again_is_a_404_the_uid_is_gone(client: httpx.Client) -> None:

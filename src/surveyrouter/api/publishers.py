@@ -202,10 +202,12 @@ def get_profile(
 
 @router.delete("/users/{uid}")
 def delete_user(app: PublisherApp, runtime: RuntimeDep, uid: str) -> Envelope[Empty]:
-    """Erase the user: answers deleted, uid and personal fields gone; rewards stay in the
-    ledger, anonymous. Erasing the same uid again is 404: it no longer exists."""
+    """Erase the user: answers deleted, uid and personal fields gone, and with them the
+    custom tags of their clicks and the URLs of their delivered callbacks (pending ones are
+    still sent, then redacted); rewards stay in the ledger, anonymous. Erasing the same uid
+    again is 404: it no longer exists."""
     try:
-        publishers.forget_user(runtime.sessions, app, uid)
+        publishers.forget_user(runtime.sessions, app, uid, utc_now())
     except PublisherUserNotFound as error:
         raise HTTPException(404, str(error)) from error
     return ok(Empty())

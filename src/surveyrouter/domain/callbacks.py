@@ -197,3 +197,21 @@ def verify_callback(url: str, secret: str) -> bool:
         return False
     expected = callback_hash(signed, secret)
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+ERASED_URL_MARK = "[erased]"
+
+
+def redacted_callback_url(url: str) -> str:
+    """What is kept of a sent callback URL once its user is erased: the publisher's scheme,
+    host and port, which name nobody. The path, query and fragment go: the macros put the uid,
+    the IP address and custom tags there (a template may carry them in the path too)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:  # not a port: it cannot be kept apart from what it might carry
+        port = ""
+    return f"{parts.scheme}://{host}{port}/{ERASED_URL_MARK}"

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from surveyrouter.domain.users import User
+
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything; this bounds the work one sign-in costs
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
@@ -85,3 +87,9 @@ class OperatorAction:
     kind: ActionKind
     subject: str
     detail: str
+
+
+def user_subject(user: User) -> str:
+    """How the activity log names a user: the row, the publisher's uid and the app. Erasing
+    the user renames their actions' subjects to the tombstone uid."""
+    return f"user {user.id} ({user.uid} of app {user.app_id})"

@@ -36,6 +36,8 @@ class User:
     # Changes whenever the user's answers, clicks or hidden surveys do
     # (store.users.bump_state_version).
     state_version: int = 0
+    # When the publisher had the user erased: uid and respondent id are tombstones since.
+    erased_at: datetime | None = None
 
     def banned_at(self, at: datetime) -> bool:
         return self.banned_until is not None and at < self.banned_until

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -27,6 +27,7 @@ from surveyrouter.domain.callbacks import (
 from surveyrouter.domain.callbacks import unknown_macros as find_unknown_macros
 from surveyrouter.domain.client_context import InvalidClientParameter, parse_language_parameter
 from surveyrouter.domain.money import CENT, Reward, RewardKind, reconcile, user_value
+from surveyrouter.domain.operators import user_subject
 from surveyrouter.domain.profile import (
     AGE_ATTRIBUTE_ID,
     GENDER_ATTRIBUTE_ID,
@@ -44,8 +45,12 @@ from surveyrouter.domain.users import User, UserIdInvalid, check_uid
 from surveyrouter.services.rewards import as_sent, as_the_app_shows
 from surveyrouter.store.answers import StoredAnswer, delete_answers, put_answer, user_answers
 from surveyrouter.store.apps import find_app_by_s2s_token, find_app_by_token
+from surveyrouter.store.clicks import clear_click_tags
 from surveyrouter.store.db import transaction
+from surveyrouter.store.operator_actions import rename_subject
+from surveyrouter.store.outbox import redact_user_callbacks
 from surveyrouter.store.users import erase_user, find_user, remember_context, user_on_sight
+from surveyrouter.store.v2_clicks import clear_v2_click_tags
 
 # One call imports at most this many users: a bigger batch is split by the publisher, so one
 # request stays well inside the body limit and a request timeout.
@@ -377,23 +382,33 @@ def profile_of(
 # ---------------------------------------------------------------- erasure
 
 
-def forget_user(sessions: sessionmaker[Session], app: App, uid: str) -> None:
-    """Erase the app's user ``uid``: their answers are deleted, what they told us cleared, and
-    their uid and respondent id replaced by tombstones (see ``ERASED_PREFIX``). The ledger,
-    outbox and clicks stay, referencing the now anonymous row. Raises
+def forget_user(sessions: sessionmaker[Session], app: App, uid: str, at: datetime) -> None:
+    """Erase the app's user ``uid`` as of ``at``: their answers are deleted, what they told us
+    cleared, their uid and respondent id replaced by tombstones (see ``ERASED_PREFIX``), and
+    what else carried the uid or the publisher's tags for them made anonymous: the custom
+    tags of their clicks, the URLs of their finished callbacks (``redact_user_callbacks``;
+    the pending ones are still sent, then redacted), the dashboard's activity log naming
+    them. The ledger, outbox and clicks stay, referencing the now anonymous row. Raises
     ``PublisherUserNotFound``, also for a uid already erased: the uid is gone.
 
     An exchange's late callback for a click of the erased user no longer matches its
     respondent id and is refused; the user is gone, so nobody could be paid."""
     with transaction(sessions) as session:
         user = _find(session, app, uid)
+        tombstone = f"{ERASED_PREFIX}{secrets.token_hex(16)}"
         delete_answers(session, user.id)
+        clear_click_tags(session, user.id)
+        clear_v2_click_tags(session, user.id)
+        redact_user_callbacks(session, user.id)
         erase_user(
             session,
             user.id,
-            uid=f"{ERASED_PREFIX}{secrets.token_hex(16)}",
+            at,
+            uid=tombstone,
             respondent_id=f"{ERASED_PREFIX}{secrets.token_hex(16)}",
         )
+        erased = replace(user, uid=tombstone)
+        rename_subject(session, user_subject(user), user_subject(erased))
 
 
 def _find(session: Session, app: App, uid: str) -> User:

@@ -98,6 +98,18 @@ _USER_CLICKS = (
 )
 
 
+def clear_click_tags(session: Session, user_id: int) -> None:
+    """Forget the custom tags of the user's clicks (the publisher's, and they may name the
+    user): the user is being erased."""
+    session.execute(
+        update(ClickRow)
+        .where(ClickRow.user_id == user_id)
+        .values(tags={})
+        .execution_options(synchronize_session=False)
+    )
+    bump_state_version(session, user_id)
+
+
 def end_click(
     session: Session,
     click_id: str,

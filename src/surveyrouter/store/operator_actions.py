@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from surveyrouter.domain.operators import ActionKind, OperatorAction
@@ -32,6 +32,16 @@ def record_action(
         )
     )
     session.flush()
+
+
+def rename_subject(session: Session, old: str, new: str) -> None:
+    """The actions recorded about ``old`` name ``new`` from now on (an erased user's subject
+    names their tombstone uid, not the one the publisher had us forget)."""
+    session.execute(
+        update(OperatorActionRow)
+        .where(OperatorActionRow.subject == old[:SUBJECT_LENGTH])
+        .values(subject=new[:SUBJECT_LENGTH])
+    )
 
 
 def list_actions(

@@ -7,11 +7,12 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from surveyrouter.domain.callbacks import redacted_callback_url
 from surveyrouter.store.db import insert_unless_present
-from surveyrouter.store.schema import CallbackOutboxRow
+from surveyrouter.store.schema import CallbackOutboxRow, LedgerEntryRow, UserRow
 
 
 class CallbackStatus(enum.Enum):
@@ -94,6 +95,7 @@ def record_delivered(session: Session, item_id: int, at: datetime, status_code: 
             finished_at=at,
         )
     )
+    redact_if_erased(session, item_id)
 
 
 def record_failure(
@@ -117,6 +119,63 @@ def record_failure(
         values["next_attempt_at"] = retry_at
     session.execute(
         update(CallbackOutboxRow).where(CallbackOutboxRow.id == item_id).values(**values)
+    )
+    if retry_at is None:
+        redact_if_erased(session, item_id)
+
+
+# The callback reports a reward of a user the publisher had erased (every callback is
+# written with its ledger entry, under the same transaction id: services.rewards).
+_OF_AN_ERASED_USER = exists(
+    select(LedgerEntryRow.id)
+    .join(UserRow, UserRow.id == LedgerEntryRow.user_id)
+    .where(
+        LedgerEntryRow.transaction_id == CallbackOutboxRow.transaction_id,
+        UserRow.erased_at.is_not(None),
+    )
+)
+
+
+def redact_user_callbacks(session: Session, user_id: int) -> None:
+    """The user is being erased: their finished callbacks' URLs are redacted now
+    (``redacted_callback_url``). Their pending ones are still owed to the publisher and are
+    sent as written; the row lock taken here makes a delivery that finishes one meanwhile
+    wait for the erasure, and then redact it as it records the result (``redact_if_erased``).
+    """
+    theirs = select(LedgerEntryRow.transaction_id).where(LedgerEntryRow.user_id == user_id)
+    rows = session.execute(
+        select(CallbackOutboxRow.id, CallbackOutboxRow.url, CallbackOutboxRow.status)
+        .where(CallbackOutboxRow.transaction_id.in_(theirs))
+        .with_for_update()
+    ).all()
+    for item_id, url, status in rows:
+        if status != CallbackStatus.PENDING.value:
+            _set_url(session, item_id, redacted_callback_url(url))
+
+
+def redact_if_erased(session: Session, item_id: int) -> None:
+    """A callback that has just finished (delivered or dead): redact its URL if its user has
+    been erased meanwhile, as ``redact_user_callbacks`` did the finished ones."""
+    url = session.execute(
+        select(CallbackOutboxRow.url).where(CallbackOutboxRow.id == item_id, _OF_AN_ERASED_USER)
+    ).scalar()
+    if url is not None:
+        _set_url(session, item_id, redacted_callback_url(url))
+
+
+def of_an_erased_user(session: Session, transaction_id: str) -> bool:
+    """Whether the callback ``transaction_id`` reports a reward of an erased user."""
+    found = session.execute(
+        select(CallbackOutboxRow.id).where(
+            CallbackOutboxRow.transaction_id == transaction_id, _OF_AN_ERASED_USER
+        )
+    ).first()
+    return found is not None
+
+
+def _set_url(session: Session, item_id: int, url: str) -> None:
+    session.execute(
+        update(CallbackOutboxRow).where(CallbackOutboxRow.id == item_id).values(url=url)
     )
 
 

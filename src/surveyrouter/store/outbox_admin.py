@@ -11,7 +11,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from surveyrouter.store.outbox import CallbackStatus, OutboxItem, outbox_item
+from surveyrouter.store.outbox import (
+    CallbackStatus,
+    OutboxItem,
+    of_an_erased_user,
+    outbox_item,
+    redact_if_erased,
+)
 from surveyrouter.store.schema import CallbackOutboxRow
 
 
@@ -20,7 +26,8 @@ class CallbackNotFound(LookupError):
 
 
 class CallbackFinished(ValueError):
-    """The callback was delivered: there is nothing left to retry or stop."""
+    """The callback was delivered, or its user erased (its URL is redacted): there is
+    nothing left to retry or stop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,8 @@ def retry_now(session: Session, item_id: int, at: datetime) -> OutboxChange:
     previous = CallbackStatus(row.status)
     if previous is CallbackStatus.DELIVERED:
         raise CallbackFinished(f"callback {row.transaction_id} was delivered already")
+    if previous is CallbackStatus.DEAD and of_an_erased_user(session, row.transaction_id):
+        raise CallbackFinished(f"callback {row.transaction_id} reports a reward of an erased user")
     row.status = CallbackStatus.PENDING.value
     row.next_attempt_at = at
     row.finished_at = None
@@ -85,6 +94,8 @@ def dead_letter(session: Session, item_id: int, at: datetime) -> OutboxChange:
         row.status = CallbackStatus.DEAD.value
         row.finished_at = at
         session.flush()
+        redact_if_erased(session, item_id)
+        session.refresh(row)
     return OutboxChange(outbox_item(row), previous)
 
 

@@ -249,6 +249,8 @@ class UserRow(Base):
     state_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When the publisher had the user erased; the uid is a tombstone since (migration 0017).
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class CallbackOutboxRow(Base):

@@ -116,6 +116,7 @@ def _user(row: UserRow | Row[Any]) -> User:
         ban_reason=row.ban_reason,
         entered_survey=row.entered_survey,
         state_version=row.state_version,
+        erased_at=row.erased_at,
     )
 
 
@@ -128,15 +129,18 @@ def mark_entered_survey(session: Session, user_id: int) -> None:
     )
 
 
-def erase_user(session: Session, user_id: int, *, uid: str, respondent_id: str) -> None:
-    """Forget who the user is: ``uid`` and ``respondent_id`` (tombstones the caller makes up)
-    replace the publisher's and the exchanges' ids, and what the user's calls told us about
-    them (username, country, language, device, ban) is cleared. The row itself stays, so the
-    ledger, outbox and clicks that reference it stay whole, now anonymous."""
+def erase_user(
+    session: Session, user_id: int, at: datetime, *, uid: str, respondent_id: str
+) -> None:
+    """Forget who the user is, as of ``at``: ``uid`` and ``respondent_id`` (tombstones the
+    caller makes up) replace the publisher's and the exchanges' ids, and what the user's calls
+    told us about them (username, country, language, device, ban) is cleared. The row itself
+    stays, so the ledger, outbox and clicks that reference it stay whole, now anonymous."""
     session.execute(
         update(UserRow)
         .where(UserRow.id == user_id)
         .values(
+            erased_at=at,
             uid=uid,
             respondent_id=respondent_id,
             username=None,

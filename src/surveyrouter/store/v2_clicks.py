@@ -75,6 +75,16 @@ def count_v2_answer(session: Session, click_id: str, at: datetime) -> None:
     )
 
 
+def clear_v2_click_tags(session: Session, user_id: int) -> None:
+    """Forget the custom tags of the user's v2 clicks: the user is being erased."""
+    session.execute(
+        update(V2ClickRow)
+        .where(V2ClickRow.user_id == user_id)
+        .values(tags={})
+        .execution_options(synchronize_session=False)
+    )
+
+
 def hide_survey(
     session: Session, user_id: int, network_id: str, opportunity_id: int, at: datetime
 ) -> None:

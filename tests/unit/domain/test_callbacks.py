@@ -19,6 +19,7 @@ from surveyrouter.domain.callbacks import (
     build_callback_url,
     callback_hash,
     fill_macros,
+    redacted_callback_url,
     unknown_macros,
     verify_callback,
 )
@@ -269,3 +270,37 @@ def test_extra_parameters_never_repeat_the_templates_own_in_another_case() -> No
     assert verify_callback(url, SECRET)
     assert "val=999999" not in url.lower()
     assert "uid=victim" not in url.lower()
+
+
+# ---------------------------------------------------------------- erasure
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        (
+            "https://Pub.example/cb?uid=anna&ip=203.0.113.9&campaign=spring&hash=ab",
+            "https://pub.example/[erased]",
+        ),
+        ("http://pub.example:8080/users/anna/credit?val=5#top", "http://pub.example:8080/[erased]"),
+        ("https://ops:secret@pub.example/cb?uid=anna", "https://pub.example/[erased]"),
+        ("http://[2001:db8::1]:9000/cb/anna", "http://[2001:db8::1]:9000/[erased]"),
+        ("http://pub.example:99999/anna", "http://pub.example/[erased]"),
+    ],
+)
+def test_an_erased_users_callback_url_keeps_only_the_publishers_origin(
+    sent: str, kept: str
+) -> None:
+    assert redacted_callback_url(sent) == kept
+
+
+def test_a_callback_url_built_for_a_user_names_them_nowhere_once_redacted() -> None:
+    facts = dataclasses.replace(FACTS, user_id="anna-1990", ip_address="203.0.113.9")
+    template = "https://publisher.example/u/[%UID%]/cb?uid=[%UID%]&ip=[%IP%]"
+    url = build_callback_url(template, facts, SECRET, extra_parameters={"who": "anna-1990"})
+
+    redacted = redacted_callback_url(url)
+
+    assert "anna" not in redacted
+    assert "203.0.113.9" not in redacted
+    assert redacted == "https://publisher.example/[erased]"

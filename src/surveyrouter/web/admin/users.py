@@ -18,7 +18,7 @@ from surveyrouter.bootstrap import Runtime, configured_networks
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.money import NotReconcilable, RewardKind
-from surveyrouter.domain.operators import ActionKind
+from surveyrouter.domain.operators import ActionKind, user_subject
 from surveyrouter.domain.users import User
 from surveyrouter.services.history import user_history
 from surveyrouter.services.rewards import TransactionNotFound, reverse_complete
@@ -92,7 +92,7 @@ def post_ban(
         user = _stored_user(session, user_id)
         ban_user(session, user.id, until, reason)
         detail = f"banned until {until:%Y-%m-%d %H:%M} UTC: {reason}"
-        record(session, operator, ActionKind.USER_BAN, _subject(user), detail)
+        record(session, operator, ActionKind.USER_BAN, user_subject(user), detail)
     return _back(user, "banned")
 
 
@@ -103,7 +103,7 @@ def post_unban(
     with transaction(runtime.sessions) as session:
         user = _stored_user(session, user_id)
         ban_user(session, user.id, None, None)
-        record(session, operator, ActionKind.USER_UNBAN, _subject(user), "unbanned")
+        record(session, operator, ActionKind.USER_UNBAN, user_subject(user), "unbanned")
     return _back(user, "unbanned")
 
 
@@ -131,12 +131,8 @@ def post_reverse(
         # The reversal commits in its own transaction (services.rewards); its record follows.
         with transaction(runtime.sessions) as session:
             detail = f"reversed complete {transaction_id}: {reason}"
-            record(session, operator, ActionKind.USER_REVERSE, _subject(user), detail)
+            record(session, operator, ActionKind.USER_REVERSE, user_subject(user), detail)
     return _back(user, "reversed" if result.recorded else "reversed-already", tx=transaction_id)
-
-
-def _subject(user: User) -> str:
-    return f"user {user.id} ({user.uid} of app {user.app_id})"
 
 
 def _find(runtime: Runtime, app: str, uid: str) -> _Found:
