@@ -17,9 +17,10 @@ from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.money import RewardKind
 from surveyrouter.domain.users import User
+from surveyrouter.services.publishers import forget_user
 from surveyrouter.store.ledger import LedgerEntry, user_entries
 from surveyrouter.store.outbox import get_callback
-from surveyrouter.store.users import find_user
+from surveyrouter.store.users import find_user, user_by_id
 from tests.integration.admin_session import dashboard
 from tests.integration.test_outcomes import open_click, person, publisher, signed_return
 
@@ -107,6 +108,7 @@ def test_a_user_is_shown_with_facts_answers_history_and_ledger(
     assert re.search(r"<dt>Last seen</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</dd>", page)
     assert f"<dt>Country</dt><dd>{user.country or '–'}</dd>" in page
     assert 'data-ban="none"' in page
+    assert "<dt>Erased</dt><dd>no</dd>" in page
     assert re.search(
         r'<tr data-question="gender">\s*<td><code>gender</code></td>\s*<td>1</td>', page
     )
@@ -115,6 +117,24 @@ def test_a_user_is_shown_with_facts_answers_history_and_ledger(
     assert ">0.86<" in page  # USD
     assert ">860.00<" in page  # the user's value
     assert "Reverse this complete" in page
+
+
+def test_an_erased_user_is_found_by_the_tombstone_and_shown_as_erased(
+    runtime: Runtime, admin: tuple[httpx.Client, str], app: App
+) -> None:
+    http, _csrf = admin
+    actions(http)
+    user = stored_user(runtime, app)
+    forget_user(runtime.sessions, app, UID, user.created_at + timedelta(hours=1))
+    with runtime.sessions() as session:
+        erased = user_by_id(session, user.id)
+
+    page = user_page(http, app, erased.uid)
+
+    assert f"<code>{erased.uid}</code>" in page
+    when = f"{erased.created_at + timedelta(hours=1):%Y-%m-%d %H:%M:%S} UTC"
+    assert f"<dt>Erased</dt><dd>{when} (the publisher" in page
+    assert f"<code>{UID}</code>" not in page
 
 
 def test_an_unknown_app_or_uid_is_404_and_an_empty_uid_400(
