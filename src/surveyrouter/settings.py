@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         le=500,
         description="Most surveys one Get Actions or v2 surveys response lists, best first.",
     )
+    matching_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="How many listing calls (Get Actions, v2 surveys) one API process works "
+        "on at once; the others wait their turn, first come first served.",
+    )
     impressions_flush_seconds: float = Field(
         default=5.0,
         gt=0,

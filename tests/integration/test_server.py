@@ -117,6 +117,9 @@ def test_metrics_count_requests_by_route_and_status_and_gauge_live_opportunities
     )
     assert 'surveyrouter_http_request_duration_seconds_count{method="GET",route="/healthz"' in text
     assert 'surveyrouter_live_opportunities{network="sandbox"} 0.0' in text
+    # No listing call is in flight while /metrics answers.
+    assert "surveyrouter_matching_lane_running 0.0" in text
+    assert "surveyrouter_matching_lane_waiting 0.0" in text
 
 
 def test_validation_and_unexpected_errors_use_the_envelope(runtime: Runtime) -> None:

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from surveyrouter.api.client_context import (
     ClientCall,
@@ -18,6 +17,7 @@ from surveyrouter.api.client_context import (
     resolve_client_call,
 )
 from surveyrouter.api.envelope import Envelope, ok, ok_response
+from surveyrouter.api.matching_lane import MatchingLaneDep
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.money import format_amount
 from surveyrouter.domain.questions import Question
@@ -167,14 +167,14 @@ Username = Annotated[
 
 @router.get("/actions", response_model=Envelope[Actions])
 async def get_actions(
-    call: ClientCallDep, offers: OffersDep, username: Username = None
+    call: ClientCallDep, offers: OffersDep, lane: MatchingLaneDep, username: Username = None
 ) -> Response:
     """The surveys the user can open, best first, or the profile question to answer next.
     A restricted user (unverified app, VPN, ban, unsupported country) gets 200 with the
     reason and no surveys."""
-    # The busiest route: all of its blocking work in one thread-pool hop, where a sync
-    # dependency and a sync route would take two.
-    return await run_in_threadpool(_get_actions, call, offers, username)
+    # The busiest route: all of its blocking work in one hop into the matching lane, where a
+    # sync dependency and a sync route would take two hops into the default thread pool.
+    return await lane.run(_get_actions, call, offers, username)
 
 
 def _get_actions(call: ClientCall, offers: SurveyOffers, username: str | None) -> Response:

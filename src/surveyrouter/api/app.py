@@ -25,10 +25,12 @@ from surveyrouter.api import (
 from surveyrouter.api.body_limit import BodyLimit
 from surveyrouter.api.client_context import GeoLookups
 from surveyrouter.api.errors import install_error_handlers
+from surveyrouter.api.matching_lane import MatchingLane
 from surveyrouter.api.observability import (
     HttpMetrics,
     IndexCollector,
     LiveOpportunitiesCollector,
+    MatchingLaneCollector,
     RequestObservation,
     SyncStateCollector,
 )
@@ -94,12 +96,14 @@ def create_app(
     feed = feed or IndexFeed(Matcher(), runtime.sessions)
     app.state.feed = feed
     offers = app.state.offers = survey_offers(runtime, feed)
+    app.state.matching_lane = MatchingLane(runtime.settings.matching_concurrency)
     app.state.entry_links = entry_links(runtime.settings)
 
     registry = CollectorRegistry()
     registry.register(LiveOpportunitiesCollector(runtime.sessions))
     registry.register(SyncStateCollector(runtime.sessions))
     registry.register(IndexCollector(feed))
+    registry.register(MatchingLaneCollector(app.state.matching_lane))
     # Inside RequestObservation (the middleware added later is the outer one), so a refused
     # body is logged and measured with its trace id like any other request.
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_request_body_bytes)

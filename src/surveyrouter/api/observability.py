@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from surveyrouter import stage_timing
 from surveyrouter.api.envelope import error_body, new_trace_id
+from surveyrouter.api.matching_lane import MatchingLane
 from surveyrouter.logging_setup import trace_id_var
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.settings import SANDBOX_MOUNT
@@ -172,6 +173,33 @@ class IndexCollector(Collector):
             size.add_metric([], feed.indexed)
             seq.add_metric([], feed.last_seq)
         yield from (size, seq)
+
+
+class MatchingLaneCollector(Collector):
+    """This process's matching lane (``api.matching_lane``): calls in it and waiting for it.
+    Calls always waiting say the process needs more of the lane, or more processes."""
+
+    def __init__(self, lane: MatchingLane) -> None:
+        self._lane = lane
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return list(self._families(None))
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families(self._lane)
+
+    @staticmethod
+    def _families(lane: MatchingLane | None) -> Iterator[GaugeMetricFamily]:
+        running = GaugeMetricFamily(
+            "surveyrouter_matching_lane_running", "Listing calls this process is working on."
+        )
+        waiting = GaugeMetricFamily(
+            "surveyrouter_matching_lane_waiting", "Listing calls waiting for their turn."
+        )
+        if lane is not None:
+            running.add_metric([], lane.running)
+            waiting.add_metric([], lane.waiting)
+        yield from (running, waiting)
 
 
 def route_template(scope: Scope) -> str:

@@ -3,20 +3,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel
 
 from surveyrouter.api.actions import OffersDep, RestrictionReason, Username, restriction_out
-from surveyrouter.api.client_context import ClientRequestDep, ClientRoute, UnrestrictedRequestDep
-from surveyrouter.api.dependencies import RuntimeDep
+from surveyrouter.api.client_context import (
+    ClientCall,
+    ClientCallDep,
+    ClientRoute,
+    UnrestrictedRequestDep,
+    resolve_client_call,
+)
 from surveyrouter.api.envelope import Envelope, ok, ok_response
+from surveyrouter.api.matching_lane import MatchingLaneDep
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.categories import Category
 from surveyrouter.domain.money import format_amount
 from surveyrouter.domain.tags import TagsInvalid, parse_tags
+from surveyrouter.services.actions import SurveyOffers
 from surveyrouter.services.v2_surveys import (
     ListedEntry,
     SurveyFacts,
@@ -80,11 +88,10 @@ Algorithm = Annotated[str | None, Query(max_length=8, description="UX or QC.")]
 
 
 @router.get("/surveys", response_model=Envelope[Surveys])
-def get_surveys(
-    request: Request,
-    call: ClientRequestDep,
-    runtime: RuntimeDep,
+async def get_surveys(
+    call: ClientCallDep,
     offers: OffersDep,
+    lane: MatchingLaneDep,
     username: Username = None,
     tags: TagsQuery = None,
     network_blacklist: NetworkBlacklist = None,
@@ -92,20 +99,34 @@ def get_surveys(
 ) -> Response:
     """The surveys the user can start, best first, each with its ``click_url``; the start
     bonus first while it is unpaid. A restricted user gets 200 with the reason."""
+    query = _ListingQuery(username, tags, network_blacklist, algo)
+    return await lane.run(_get_surveys, call, offers, query)
+
+
+@dataclass(frozen=True, slots=True)
+class _ListingQuery:
+    username: str | None
+    tags: str | None
+    network_blacklist: str | None
+    algo: str | None
+
+
+def _get_surveys(call: ClientCall, offers: SurveyOffers, query: _ListingQuery) -> Response:
+    client = resolve_client_call(call)
+    caller = client.caller
     now = utc_now()
     try:
-        parsed = parse_tags(tags)
+        parsed = parse_tags(query.tags)
     except TagsInvalid as error:
         raise HTTPException(400, f"tags: {error}") from error
-    if algo is not None and algo.strip().upper() not in ALGORITHMS:
+    if query.algo is not None and query.algo.strip().upper() not in ALGORITHMS:
         raise HTTPException(400, "algo: must be UX or QC")
-    if username is not None and username != call.caller.user.username:
-        with transaction(runtime.sessions) as session:
-            remember_context(session, call.caller.user.id, now, username=username)
-    excluded = excluded_networks(offers, (network_blacklist or "").split(","))
-    listing = list_surveys(
-        offers, call.caller, call.context, str(request.base_url), parsed, excluded, now
-    )
+    if query.username is not None and query.username != caller.user.username:
+        with transaction(call.runtime.sessions) as session:
+            remember_context(session, caller.user.id, now, username=query.username)
+    excluded = excluded_networks(offers, (query.network_blacklist or "").split(","))
+    base_url = str(call.request.base_url)
+    listing = list_surveys(offers, caller, client.context, base_url, parsed, excluded, now)
     return ok_response(
         Surveys(
             restriction_reason=restriction_out(listing.restriction),
