@@ -52,8 +52,8 @@ class Settings(BaseSettings):
         default=2,
         ge=1,
         le=64,
-        description="How many listing calls (Get Actions, v2 surveys) one API process works "
-        "on at once; the others wait their turn, first come first served.",
+        description="How many matching calls (Get Actions, Check, v2 surveys) one API "
+        "process works on at once; the others wait their turn, first come first served.",
     )
     impressions_flush_seconds: float = Field(
         default=5.0,

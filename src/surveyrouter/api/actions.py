@@ -13,8 +13,8 @@ from surveyrouter.api.client_context import (
     ClientCall,
     ClientCallDep,
     ClientRoute,
-    UnrestrictedRequestDep,
     resolve_client_call,
+    unrestricted_request,
 )
 from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.api.matching_lane import MatchingLaneDep
@@ -188,10 +188,17 @@ def _get_actions(call: ClientCall, offers: SurveyOffers, username: str | None) -
 
 
 @router.get("/check")
-def get_check(call: UnrestrictedRequestDep, offers: OffersDep) -> Envelope[Check]:
+async def get_check(
+    call: ClientCallDep, offers: OffersDep, lane: MatchingLaneDep
+) -> Envelope[Check]:
     """Whether the user has a survey to open: cheaper than Get Actions, for background
     checks. A VPN is refused with 406 here."""
-    return ok(Check(has_surveys=offers.has_surveys(call.caller, call.context, utc_now())))
+    return await lane.run(_get_check, call, offers)
+
+
+def _get_check(call: ClientCall, offers: SurveyOffers) -> Envelope[Check]:
+    client = unrestricted_request(resolve_client_call(call))
+    return ok(Check(has_surveys=offers.has_surveys(client.caller, client.context, utc_now())))
 
 
 def _actions(result: ActionsResult, country: str, language: str) -> Actions:

@@ -1,5 +1,6 @@
-"""The lane an API process's listing calls (Get Actions, v2 surveys) run their blocking work in:
-at most ``matching_concurrency`` at once, the rest waiting their turn, first come first served.
+"""The lane an API process's matching calls (Get Actions, Check, v2 surveys) run their
+blocking work in: at most ``matching_concurrency`` at once, the rest waiting their turn, first
+come first served.
 
 Their work is mostly matching and ranking, Python holding the GIL, so threads of one process
 cannot do it side by side. In the default thread pool (up to 40 threads) every waiting call

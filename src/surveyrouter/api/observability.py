@@ -191,10 +191,10 @@ class MatchingLaneCollector(Collector):
     @staticmethod
     def _families(lane: MatchingLane | None) -> Iterator[GaugeMetricFamily]:
         running = GaugeMetricFamily(
-            "surveyrouter_matching_lane_running", "Listing calls this process is working on."
+            "surveyrouter_matching_lane_running", "Matching calls this process is working on."
         )
         waiting = GaugeMetricFamily(
-            "surveyrouter_matching_lane_waiting", "Listing calls waiting for their turn."
+            "surveyrouter_matching_lane_waiting", "Matching calls waiting for their turn."
         )
         if lane is not None:
             running.add_metric([], lane.running)
