@@ -27,7 +27,12 @@ from surveyrouter.services.sync import SyncSettings
 from surveyrouter.settings import SANDBOX_MOUNT, Settings
 from surveyrouter.store import migrate
 from surveyrouter.store.category_library import load_category_catalog
-from surveyrouter.store.db import create_store_engine, make_session_factory, transaction
+from surveyrouter.store.db import (
+    create_store_engine,
+    make_session_factory,
+    read_sessions,
+    transaction,
+)
 from surveyrouter.store.networks import Network, upsert_networks
 from surveyrouter.store.question_library import load_question_library
 from surveyrouter.store.questions import (
@@ -64,6 +69,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    # For the hot single-statement reads (a client call's app and user): see ``read_sessions``.
+    reads: sessionmaker[Session]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -72,7 +79,12 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     """Connect to the database named in ``settings``; nothing is read or written yet."""
     engine = create_store_engine(settings)
-    return Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine))
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        reads=read_sessions(engine),
+    )
 
 
 def prepare_database(runtime: Runtime, library: QuestionLibrary | None = None) -> None:

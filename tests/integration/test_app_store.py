@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from psycopg.pq import TransactionStatus
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import AppSettingInvalid
@@ -182,3 +185,36 @@ def test_what_a_request_says_about_the_user_is_remembered(runtime: Runtime) -> N
     assert (stored.country, stored.language, stored.device) == ("DE", "de", Device.MOBILE)
     assert stored.banned_at(NOW)
     assert stored.ban_reason == "too many quality removals"
+
+
+def transaction_status(session: Session) -> TransactionStatus | None:
+    """The PostgreSQL connection's transaction status as the server last reported it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    connection = session.connection().connection.dbapi_connection
+    assert connection is not None
+    return TransactionStatus(connection.info.transaction_status)
+
+
+def test_a_read_session_sees_what_is_committed_and_on_postgresql_opens_no_transaction(
+    runtime: Runtime,
+) -> None:
+    app = create_app(runtime.sessions, clock, {"name": "Quiz", "api_token": "read-session-token-1"})
+    assert app.id is not None
+    with runtime.reads() as session:
+        assert find_user(session, app.id, "u1") is None
+    with transaction(runtime.sessions) as session:
+        created, _ = user_on_sight(session, app.id, "u1", NOW)
+
+    with runtime.reads() as session:
+        found = find_user(session, app.id, "u1")
+        status = transaction_status(session)
+    with runtime.sessions() as session:
+        session.execute(text("SELECT 1"))
+        status_after = transaction_status(session)
+
+    assert found == created
+    if runtime.engine.dialect.name == "postgresql":
+        # Autocommit: no BEGIN went before the read, no ROLLBACK follows it; and the pool's
+        # connection is back to transactions for every other session.
+        assert (status, status_after) == (TransactionStatus.IDLE, TransactionStatus.INTRANS)

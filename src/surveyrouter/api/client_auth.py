@@ -25,7 +25,12 @@ def authenticate(
     try:
         with stage("auth"):
             return identify(
-                runtime.sessions, api_token, user_id, utc_now, request.app.state.apps_by_token
+                runtime.sessions,
+                api_token,
+                user_id,
+                utc_now,
+                request.app.state.apps_by_token,
+                reads=runtime.reads,
             )
     except UnknownApiToken as error:
         raise HTTPException(401, str(error)) from error

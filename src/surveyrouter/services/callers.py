@@ -71,15 +71,18 @@ def identify(
     uid: str,
     clock: Callable[[], datetime],
     apps: AppsByToken | None = None,
+    *,
+    reads: sessionmaker[Session] | None = None,
 ) -> Caller:
     """The app for ``api_token`` (through ``apps`` when given) and its user ``uid``, created
-    on first sight.
+    on first sight. ``reads`` (``store.db.read_sessions``) serves the reads, ``sessions``
+    the write of a new user.
 
     Raises ``UnknownApiToken``, or ``UserIdInvalid`` for a uid that breaks §1.2's rules; a
     refused call writes nothing.
     """
     check_uid(uid)
-    with sessions() as session:
+    with (reads or sessions)() as session:
         app = (
             find_app_by_token(session, api_token) if apps is None else apps.find(session, api_token)
         )

@@ -76,6 +76,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def read_sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads that stand alone, each statement seeing what is committed when it
+    runs; never for writes.
+
+    On PostgreSQL their connections are in autocommit: no BEGIN before the first statement
+    and no ROLLBACK when the session closes, two of the four round trips (with the pool's
+    ping) of a client call's one read. SQLite's transactions cost no round trip, and its
+    BEGIN is ours (``_begin_sqlite_transaction``), so there they are ordinary sessions.
+    """
+    if engine.dialect.name == "sqlite":
+        return make_session_factory(engine)
+    return make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any exception.
