@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import anyio
 import pytest
 
 from surveyrouter.api.matching_lane import MatchingLane
+
+T = TypeVar("T")
+
+
+def run_loop(main: Callable[[], Awaitable[T]]) -> T:
+    """``anyio.run(main)`` on a thread of its own: in the whole suite, the browser tests'
+    Playwright (sync API) keeps an asyncio loop running on the main thread."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(anyio.run, main).result()
 
 
 class Tally:
@@ -40,7 +51,7 @@ def run_calls(lane: MatchingLane, count: int, work: Callable[[int], None]) -> No
                 group.start_soon(lane.run, work, number)
                 await anyio.sleep(0.01)  # each call reaches the lane before the next
 
-    anyio.run(main)
+    run_loop(main)
 
 
 def test_a_lane_of_one_runs_the_calls_one_after_the_other_in_the_order_they_came() -> None:
@@ -90,7 +101,7 @@ def test_the_lane_counts_the_calls_running_and_waiting() -> None:
             release.set()
 
     assert (lane.running, lane.waiting) == (0, 0)
-    anyio.run(main)
+    run_loop(main)
 
     assert seen == {"running": 1, "waiting": 2}
     assert (lane.running, lane.waiting) == (0, 0)
@@ -107,7 +118,7 @@ def test_a_call_returns_its_value_or_raises_its_error() -> None:
             await lane.run(fail)
         return await lane.run(sum, [1, 2, 3])
 
-    assert anyio.run(main) == 6
+    assert run_loop(main) == 6
 
 
 def test_one_lane_serves_one_event_loop_after_another() -> None:
@@ -116,8 +127,8 @@ def test_one_lane_serves_one_event_loop_after_another() -> None:
     async def main() -> str:
         return await lane.run(str.upper, "ok")
 
-    assert anyio.run(main) == "OK"
-    assert anyio.run(main) == "OK"  # a test client's loop, then the next one's
+    assert run_loop(main) == "OK"
+    assert run_loop(main) == "OK"  # a test client's loop, then the next one's
 
 
 def test_a_lane_runs_at_least_one_call_at_a_time() -> None:
