@@ -2,12 +2,14 @@
 ranked in SQL, the caller's own place, the app's prizes (client API §2.4).
 
 The server reads the wall clock, so entries are written relative to the week it is in now:
-a few seconds after this Monday 00:00 UTC for this week, before it for last week.
+a few seconds after this Monday 00:00 UTC for this week, before it for last week; a test that
+would start in the last two minutes of a week waits for the next (``week_with_time_left``).
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,7 +90,19 @@ def board(runtime: Runtime) -> Iterator[Board]:
         },
     )
     with serving(create_app(runtime)) as url:
-        yield Board(runtime, publisher, url, week_start(datetime.now(UTC)))
+        yield Board(runtime, publisher, url, week_with_time_left())
+
+
+def week_with_time_left(margin: timedelta = timedelta(minutes=2)) -> datetime:
+    """The start of the week it is now, once that week has ``margin`` left: the server reads
+    the clock on every request, so a test running across Monday 00:00 UTC would write its
+    entries in one week and read the board of the next."""
+    now = datetime.now(UTC)
+    left = next_reset(week_start(now)) - now
+    if left < margin:
+        time.sleep(left.total_seconds() + 1)
+        now = datetime.now(UTC)
+    return week_start(now)
 
 
 def names(data: dict[str, Any]) -> list[tuple[int, str, float]]:
