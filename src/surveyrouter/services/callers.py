@@ -72,7 +72,7 @@ def identify(
     clock: Callable[[], datetime],
     apps: AppsByToken | None = None,
     *,
-    reads: sessionmaker[Session] | None = None,
+    reads: sessionmaker[Session],
 ) -> Caller:
     """The app for ``api_token`` (through ``apps`` when given) and its user ``uid``, created
     on first sight. ``reads`` (``store.db.read_sessions``) serves the reads, ``sessions``
@@ -82,7 +82,7 @@ def identify(
     refused call writes nothing.
     """
     check_uid(uid)
-    with (reads or sessions)() as session:
+    with reads() as session:
         app = (
             find_app_by_token(session, api_token) if apps is None else apps.find(session, api_token)
         )
