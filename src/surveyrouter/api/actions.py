@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -31,6 +32,10 @@ from surveyrouter.services.actions import (
 )
 from surveyrouter.store.db import transaction
 from surveyrouter.store.users import remember_context
+
+# Distinct (question, network, country, language) a process shows: library and network
+# questions by the locales users come from; least recently shown ones go first.
+QUESTIONS_SHOWN = 4096
 
 router = APIRouter(prefix="/v1/client", tags=["client"], route_class=ClientRoute)
 
@@ -233,8 +238,16 @@ def restriction_out(restriction: Restriction | None) -> RestrictionReason | None
     )
 
 
+@functools.lru_cache(maxsize=QUESTIONS_SHOWN)
 def question_out(question: Question, network_id: int, country: str, language: str) -> QuestionOut:
-    """A question as the client API shows it; its ``id`` is the key answers are posted to."""
+    """A question as the client API shows it; its ``id`` is the key answers are posted to.
+
+    Kept per question and locale, and shared by the responses that show it (callers never
+    change it): a listing shows the next missing question of up to every survey it lists,
+    and building their answer options anew was a sixth of Get Actions' response models.
+    Questions are compared whole (texts included), so an edited library question is built
+    afresh.
+    """
     return QuestionOut(
         network_id=network_id,
         id=question.key,
