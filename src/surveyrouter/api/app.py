@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,6 +42,7 @@ from surveyrouter.sandbox.exchange import SandboxExchange
 from surveyrouter.services.callers import AppsByToken
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.settings import SANDBOX_MOUNT
+from surveyrouter.store.db import ping
 from surveyrouter.web import offerwall, results
 from surveyrouter.web.admin.auth import install_admin_handlers
 from surveyrouter.web.admin.router import router as admin_router
@@ -97,6 +99,7 @@ def create_app(
     app.state.feed = feed
     offers = app.state.offers = survey_offers(runtime, feed)
     app.state.matching_lane = MatchingLane(runtime.settings.matching_concurrency)
+    app.state.database_probe = health.DatabaseProbe(functools.partial(ping, runtime.reads))
     app.state.entry_links = entry_links(runtime.settings)
 
     registry = CollectorRegistry()

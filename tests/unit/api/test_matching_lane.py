@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Callable
 
 import anyio
 import pytest
 
 from surveyrouter.api.matching_lane import MatchingLane
-
-T = TypeVar("T")
-
-
-def run_loop(main: Callable[[], Awaitable[T]]) -> T:
-    """``anyio.run(main)`` on a thread of its own: in the whole suite, the browser tests'
-    Playwright (sync API) keeps an asyncio loop running on the main thread."""
-    with ThreadPoolExecutor(1) as thread:
-        return thread.submit(anyio.run, main).result()
+from tests.event_loops import run_loop
 
 
 class Tally:
