@@ -26,17 +26,18 @@ checking status 200 and the number of surveys listed (``SURVEYROUTER_ACTIONS_MAX
 What is measured: ``wrk -t THREADS -c CONNECTIONS -d DURATION --latency`` over loopback with
 ``X-Api-Token`` and ``X-User-Id`` headers, the user changing on every request (round-robin over
 the users, each wrk thread starting elsewhere), first against ``/v1/client/actions`` and then
-against ``/healthz`` (a database ping and a small JSON body: the floor any request of this
-server stands on). Requests/s, median and p99 come from wrk's own ``done`` hook (its latency
-histogram; requests/s is completed requests over the run's duration, as wrk prints it), as do
-the non-2xx/3xx responses and the socket errors (connect, read, write, timeout). wrk, the
-server's processes and PostgreSQL share the machine's cores. Then 200 sequential Get Actions
-calls over one keep-alive connection (one worker), users round-robin, read the ``Server-Timing``
-header each response carries: the median of each stage, its share of the summed medians, and
-the median latency the client saw; ``app``, which the server appends for the whole time in the
-application, encloses the stages and is shown apart, with the median per call of what no stage
-covers. Targets (the issue, at 50k on this 2-core machine): ≥ 1,000 requests/s and p99 ≤ 50 ms
-for Get Actions; the run says whether each is met. A benchmark, not a test: it asserts nothing.
+against ``/healthz`` (a small JSON body and the database ping each process shares among the
+checks that arrive while it is out: the floor any request of this server stands on). Requests/s,
+median and p99 come from wrk's own ``done`` hook (its latency histogram; requests/s is completed
+requests over the run's duration, as wrk prints it), as do the non-2xx/3xx responses and the
+socket errors (connect, read, write, timeout). wrk, the server's processes and PostgreSQL share
+the machine's cores. Then 200 sequential Get Actions calls over one keep-alive connection (one
+worker), users round-robin, read the ``Server-Timing`` header each response carries: the median
+of each stage, its share of the summed medians, and the median latency the client saw; ``app``,
+which the server appends for the whole time in the application, encloses the stages and is shown
+apart, with the median per call of what no stage covers. Targets (the issue, at 50k on this
+2-core machine): ≥ 1,000 requests/s and p99 ≤ 50 ms for Get Actions; the run says whether each
+is met. A benchmark, not a test: it asserts nothing.
 
 PostgreSQL: SURVEYROUTER_BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test;
 the run uses a schema of its own and drops it. Needs ``wrk`` on PATH.
