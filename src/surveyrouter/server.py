@@ -10,7 +10,7 @@ import time
 
 from fastapi import FastAPI
 
-from surveyrouter.api import create_app
+from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import SANDBOX, Runtime, sandbox_options, sync_targets
 from surveyrouter.clock import Clock, utc_now
 from surveyrouter.domain.matcher import Matcher

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from surveyrouter.api import create_app
+from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime, build_runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.clicks import LeaveReason

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from surveyrouter.api import create_app
+from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.services.apps import create_app as create_publisher_app

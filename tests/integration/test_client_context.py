@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from surveyrouter.api import create_app
+from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime, build_runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.opportunity import Device

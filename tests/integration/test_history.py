@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from surveyrouter.api import create_app
+from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import SANDBOX, Runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.clicks import Click, ClickStatus, LeaveReason, OutcomeSource, new_click_id

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from surveyrouter.api import create_app
+from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.leaderboard import WeeklyTotal, next_reset, rank, week_start

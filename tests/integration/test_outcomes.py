@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from surveyrouter.api import create_app
+from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime, sandbox_options
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App

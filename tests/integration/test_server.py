@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from surveyrouter.api import create_app
+from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime, build_runtime
 from surveyrouter.cli import bind
 from surveyrouter.settings import Settings

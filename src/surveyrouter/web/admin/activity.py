@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
@@ -14,7 +12,7 @@ from surveyrouter.clock import utc_now
 from surveyrouter.domain.operators import ActionKind, OperatorSession
 from surveyrouter.store.operator_actions import list_actions, record_action
 from surveyrouter.web.admin.auth import AdminProblem, OperatorDep
-from surveyrouter.web.admin.ids import MAX_PAGE, page_number
+from surveyrouter.web.admin.ids import list_url, requested_page
 from surveyrouter.web.admin.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -43,18 +41,14 @@ def activity_page(
         chosen = ActionKind(kind) if kind else None
     except ValueError:
         raise AdminProblem(400, "Choose one of the kinds of action.") from None
-    number = page_number(page)
-    if number is None:
-        raise AdminProblem(400, f"Pages are numbered from 1 to {MAX_PAGE}.")
+    number = requested_page(page)
     with runtime.sessions() as session:
         found = list_actions(
             session, kind=chosen, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
         )
 
     def link(to: int) -> str:
-        query = {"kind": kind, "page": "" if to == 1 else str(to)}
-        kept = {name: value for name, value in query.items() if value}
-        return "/admin/activity" + (f"?{urlencode(kept)}" if kept else "")
+        return list_url("/admin/activity", {"kind": kind}, to)
 
     context = {
         "actions": found[:PAGE_SIZE],

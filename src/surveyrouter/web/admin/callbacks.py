@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +24,7 @@ from surveyrouter.store.outbox_admin import (
 )
 from surveyrouter.web.admin.activity import record
 from surveyrouter.web.admin.auth import AdminProblem, CheckedForm, OperatorDep
-from surveyrouter.web.admin.ids import MAX_PAGE, page_number, stored_id
+from surveyrouter.web.admin.ids import list_url, requested_page, stored_id
 from surveyrouter.web.admin.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -49,10 +47,7 @@ class _Filters:
         self.app_id = stored_id(app) if app else None
         if app and self.app_id is None:
             raise AdminProblem(400, "The app is one of the apps' numbers.")
-        number = page_number(page)
-        if number is None:
-            raise AdminProblem(400, f"Pages are numbered from 1 to {MAX_PAGE}.")
-        self.page = number
+        self.page = requested_page(page)
         try:
             self.status = CallbackStatus(status) if status else None
         except ValueError:
@@ -60,15 +55,11 @@ class _Filters:
 
     def query(self, page: int | None = None, **extra: str) -> str:
         """The list's URL with these filters (and ``page`` instead of this one)."""
-        number = page or self.page
-        parameters = {
+        filters = {
             "app": "" if self.app_id is None else str(self.app_id),
             "status": "" if self.status is None else self.status.value,
-            "page": "" if number == 1 else str(number),
-            **extra,
         }
-        kept = {name: value for name, value in parameters.items() if value}
-        return "/admin/callbacks" + (f"?{urlencode(kept)}" if kept else "")
+        return list_url("/admin/callbacks", filters, page or self.page, extra)
 
 
 @router.get("/admin/callbacks", response_class=HTMLResponse)
