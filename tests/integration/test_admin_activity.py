@@ -7,13 +7,20 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 
 from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime
+from surveyrouter.cli.activity import record_command, shell_user
+from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App
-from surveyrouter.domain.operators import ActionKind, OperatorAction
+from surveyrouter.domain.operators import ActionKind, OperatorAction, app_subject
+from surveyrouter.store.db import transaction
 from surveyrouter.store.operator_actions import list_actions
+from surveyrouter.store.operators import find_operator
 from surveyrouter.store.outbox import get_callback
+from surveyrouter.store.schema import OperatorActionRow
 from tests.integration.admin_session import OPERATOR, dashboard
 from tests.integration.test_admin_apps import read_form
 from tests.integration.test_admin_users import TOKEN, complete, stored_user
@@ -163,3 +170,43 @@ def test_a_stranger_is_sent_to_the_sign_in_page(runtime: Runtime) -> None:
         response = http.get("/admin/activity")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/admin/sign-in")
+
+
+def test_changes_made_at_the_command_line_are_shown_beside_the_dashboards(
+    runtime: Runtime, admin: tuple[httpx.Client, str], app: App
+) -> None:
+    http, csrf = admin
+    http.post("/admin/apps", data={"csrf_token": csrf, "name": "From the dashboard"})
+    with transaction(runtime.sessions) as session:
+        record_command(session, ActionKind.APP_UPDATE, app_subject(app), "changed currency_factor")
+
+    shell, dashboard_action = recorded(runtime)
+    assert (shell.operator, shell.command_line) == (shell_user(), True)
+    assert (dashboard_action.operator, dashboard_action.command_line) == (OPERATOR, False)
+    page = http.get("/admin/activity").text
+    assert page.index("(command line)") < page.index('data-kind="app.create"')
+    assert page.count("(command line)") == 1
+    assert shell_user() in page
+
+
+@pytest.mark.parametrize(
+    ("operator", "shell"), [(False, False), (True, True)], ids=["no one", "both"]
+)
+def test_the_database_keeps_no_action_without_exactly_one_actor(
+    runtime: Runtime, admin: tuple[httpx.Client, str], operator: bool, shell: bool
+) -> None:
+    with runtime.sessions() as session:
+        found = find_operator(session, OPERATOR)
+    assert found is not None  # a real operator: what is refused is the pair, not a dangling id
+    row = {
+        "at": utc_now(),
+        "action": "app.update",
+        "subject": "app 1",
+        "detail": "x",
+        "operator_id": found[0].id if operator else None,
+        "shell_user": "root@host" if shell else None,
+    }
+    refused = pytest.raises(IntegrityError, match=r"(?i)check|one_actor")
+    with refused, transaction(runtime.sessions) as session:
+        session.execute(insert(OperatorActionRow).values(row))
+    assert recorded(runtime) == []

@@ -3,11 +3,15 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 from surveyrouter.bootstrap import Runtime
+from surveyrouter.clock import utc_now
 from surveyrouter.store import migrate
-from surveyrouter.store.schema import Base
+from surveyrouter.store.db import transaction
+from surveyrouter.store.operator_actions import list_actions
+from surveyrouter.store.operators import insert_operator
+from surveyrouter.store.schema import Base, OperatorActionRow
 
 TABLES = {
     "networks",
@@ -100,3 +104,31 @@ def test_traffic_indexes_exist(runtime: Runtime) -> None:
     assert indexes("clicks")["ix_clicks_created_at"] == ("created_at",)
     assert indexes("clicks")["ix_clicks_ended_at"] == ("ended_at",)
     assert indexes("ledger_entries")["ix_ledger_entries_created_at"] == ("created_at",)
+
+
+def test_going_back_before_command_line_actions_keeps_the_dashboards(
+    empty_runtime: Runtime,
+) -> None:
+    engine = empty_runtime.engine
+    migrate.upgrade(engine)
+    now = utc_now()
+    with transaction(empty_runtime.sessions) as session:
+        operator = insert_operator(session, "alice", "not a real hash", now)
+        common = {"at": now, "action": "app.update", "subject": "app 1", "detail": "x"}
+        session.execute(
+            insert(OperatorActionRow),
+            [{**common, "operator_id": operator.id}, {**common, "shell_user": "root@host"}],
+        )
+
+    migrate.downgrade(engine, "0017")
+    columns = {column["name"]: column for column in inspect(engine).get_columns("operator_actions")}
+    assert "shell_user" not in columns
+    assert columns["operator_id"]["nullable"] is False
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT operator_id FROM operator_actions")).scalars().all()
+    assert kept == [operator.id]
+
+    migrate.upgrade(engine)
+    with empty_runtime.sessions() as session:
+        [action] = list_actions(session)
+    assert (action.operator, action.command_line) == ("alice", False)

@@ -24,7 +24,7 @@ from surveyrouter.domain.callbacks import verify_callback
 from surveyrouter.domain.clicks import Click
 from surveyrouter.domain.impressions import ClickType
 from surveyrouter.domain.money import Reward, RewardKind
-from surveyrouter.domain.operators import ActionKind, user_subject
+from surveyrouter.domain.operators import ActionKind, Actor, user_subject
 from surveyrouter.domain.questions import AnswerOption, Question, QuestionType
 from surveyrouter.domain.users import User
 from surveyrouter.domain.v2_clicks import V2Click
@@ -547,7 +547,9 @@ def test_erasing_forgets_the_users_click_tags_and_renames_them_in_the_activity_l
             add_v2_click(session, _v2_click(person, f"v2click{person.id}"))
             detail = "banned until 2027-01-01 00:00 UTC: test"
             subject = user_subject(person)
-            record_action(session, operator.id, ActionKind.USER_BAN, subject, detail, now())
+            record_action(
+                session, Actor(operator_id=operator.id), ActionKind.USER_BAN, subject, detail, now()
+            )
 
     assert client.delete("/v1/publishers/users/user-1").status_code == 200
 

@@ -15,14 +15,23 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from surveyrouter.bootstrap import prepared_runtime
+from surveyrouter.cli.activity import record_command
 from surveyrouter.cli.root import app as root
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.callbacks import unknown_macros
+from surveyrouter.domain.operators import ActionKind, app_subject
 from surveyrouter.services.app_settings_text import FLAGS, parse_setting
-from surveyrouter.services.apps import SETTINGS, app_document, change_app, create_app
+from surveyrouter.services.apps import (
+    SETTINGS,
+    app_document,
+    change_app,
+    changed_settings,
+    create_app,
+)
 from surveyrouter.settings import Settings
 from surveyrouter.store.apps import AppNotFound, find_app_by_token, get_app, list_apps
+from surveyrouter.store.db import transaction
 
 apps = typer.Typer(
     help="Publisher apps: tokens, money, callbacks, redirects.", no_args_is_help=True
@@ -89,6 +98,9 @@ def create(context: typer.Context) -> None:
             created = create_app(runtime.sessions, utc_now, parse_settings(context.args))
         except AppSettingInvalid as error:
             _fail(_spelled(error))
+        with transaction(runtime.sessions) as session:
+            detail = f"created {created.name!r}"
+            record_command(session, ActionKind.APP_CREATE, app_subject(created), detail)
         _print(created)
 
 
@@ -132,11 +144,19 @@ def update(
             changes = parse_settings(context.args)
             if not changes:
                 _fail("nothing to change: give settings as options")
-            _print(change_app(runtime.sessions, utc_now, app_id, changes))
+            with runtime.sessions() as session:
+                before = get_app(session, app_id)
+            changed = change_app(runtime.sessions, utc_now, app_id, changes)
         except AppSettingInvalid as error:
             _fail(_spelled(error))
         except AppNotFound as error:
             _fail(str(error))
+        names = changed_settings(before, changed)
+        if names:  # settings given as they were change nothing worth a record
+            with transaction(runtime.sessions) as session:
+                detail = "changed " + ", ".join(names)
+                record_command(session, ActionKind.APP_UPDATE, app_subject(changed), detail)
+        _print(changed)
 
 
 def _find(session: Session, app_id: int | None, token: str | None) -> App:

@@ -8,11 +8,19 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.bootstrap import prepared_runtime
+from surveyrouter.cli.activity import record_command
 from surveyrouter.cli.root import app as root
 from surveyrouter.clock import utc_now
-from surveyrouter.domain.operators import OperatorInvalid, check_username
+from surveyrouter.domain.operators import (
+    ActionKind,
+    Operator,
+    OperatorInvalid,
+    check_username,
+    operator_subject,
+)
 from surveyrouter.services.operators import change_password, create_operator
 from surveyrouter.settings import Settings
 from surveyrouter.store.db import transaction
@@ -42,6 +50,7 @@ def create(
             operator = create_operator(runtime.sessions, utc_now, username, password)
         except (OperatorInvalid, UsernameTaken) as error:
             _fail(str(error))
+        _record(runtime.sessions, ActionKind.OPERATOR_CREATE, operator, "created")
     console.print(f"operator {operator.username} created (id {operator.id}); sign in at /admin")
 
 
@@ -71,8 +80,9 @@ def password(username: str, password_stdin: PasswordStdin = False) -> None:
             changed = change_password(runtime.sessions, username, new)
         except OperatorInvalid as error:
             _fail(str(error))
-    if not changed:
-        _fail(f"no operator is called {username!r}")
+        if changed is None:
+            _fail(f"no operator is called {username!r}")
+        _record(runtime.sessions, ActionKind.OPERATOR_PASSWORD, changed, "set a new password")
     console.print(f"password of {username} changed")
 
 
@@ -96,8 +106,21 @@ def _set_disabled(username: str, disabled: bool) -> None:
             _fail(str(error))
         if found is None:
             _fail(f"no operator is called {username!r}")
-        set_disabled(session, found[0].id, disabled)
+        operator = found[0]
+        set_disabled(session, operator.id, disabled)
+        if operator.disabled != disabled:  # disabling twice changes nothing the second time
+            kind = ActionKind.OPERATOR_DISABLE if disabled else ActionKind.OPERATOR_ENABLE
+            detail = "disabled: signed out, cannot sign in" if disabled else "enabled"
+            record_command(session, kind, operator_subject(operator), detail)
     console.print(f"{username} {'disabled' if disabled else 'enabled'}")
+
+
+def _record(
+    sessions: sessionmaker[Session], kind: ActionKind, operator: Operator, detail: str
+) -> None:
+    # The operators service commits the change in its own transaction; its record follows.
+    with transaction(sessions) as session:
+        record_command(session, kind, operator_subject(operator), detail)
 
 
 def _password(from_stdin: bool) -> str:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from surveyrouter.domain.apps import App
 from surveyrouter.domain.users import User
 
 MIN_PASSWORD_LENGTH = 12
@@ -64,7 +65,7 @@ def check_password(password: str) -> str:
 
 
 class ActionKind(enum.StrEnum):
-    """What an operator did in the dashboard (``OperatorAction.kind``)."""
+    """What an operator did, in the dashboard or at the command line (``OperatorAction.kind``)."""
 
     APP_CREATE = "app.create"
     APP_UPDATE = "app.update"
@@ -74,6 +75,23 @@ class ActionKind(enum.StrEnum):
     USER_BAN = "user.ban"
     USER_UNBAN = "user.unban"
     USER_REVERSE = "user.reverse"
+    OPERATOR_CREATE = "operator.create"
+    OPERATOR_PASSWORD = "operator.password"
+    OPERATOR_DISABLE = "operator.disable"
+    OPERATOR_ENABLE = "operator.enable"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a change: a signed-in operator of the dashboard, or the account of this
+    machine that ran ``surveyrouter`` at the command line (which signs no one in)."""
+
+    operator_id: int | None = None
+    shell_user: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.operator_id is None) == (self.shell_user is None):
+            raise ValueError("an actor is an operator or a command-line user, one of them")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +100,8 @@ class OperatorAction:
     "callback 40"), ``detail`` says what changed, in words."""
 
     id: int
-    operator: str  # the operator's username
+    operator: str  # the operator's username, or the command-line user's account name
+    command_line: bool  # made with the ``surveyrouter`` command, not in the dashboard
     at: datetime
     kind: ActionKind
     subject: str
@@ -93,3 +112,13 @@ def user_subject(user: User) -> str:
     """How the activity log names a user: the row, the publisher's uid and the app. Erasing
     the user renames their actions' subjects to the tombstone uid."""
     return f"user {user.id} ({user.uid} of app {user.app_id})"
+
+
+def app_subject(app: App) -> str:
+    """How the activity log names an app: its id and, as it was named then, its name."""
+    return f"app {app.id} ({app.name})"
+
+
+def operator_subject(operator: Operator) -> str:
+    """How the activity log names an operator account."""
+    return f"operator {operator.id} ({operator.username})"

@@ -136,6 +136,13 @@ def app_document(app: App) -> dict[str, Any]:
     return document
 
 
+def changed_settings(before: App, after: App) -> list[str]:
+    """The settings (named as in ``SETTINGS``) whose values differ between two versions of
+    an app, in ``SETTINGS`` order: what the activity log says an update changed."""
+    old, new = app_document(before), app_document(after)
+    return [name for name in SETTINGS if old.get(name) != new.get(name)]
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)

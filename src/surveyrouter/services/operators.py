@@ -78,15 +78,18 @@ def create_operator(
         return insert_operator(session, name, hashed, clock())
 
 
-def change_password(sessions: sessionmaker[Session], username: str, password: str) -> bool:
-    """False when no operator is called ``username``."""
+def change_password(
+    sessions: sessionmaker[Session], username: str, password: str
+) -> Operator | None:
+    """The operator whose password is now ``password``; None when no one is called
+    ``username``."""
     hashed = _hasher.hash(check_password(password))
     with transaction(sessions) as session:
         found = find_operator(session, check_username(username))
         if found is None:
-            return False
+            return None
         set_password_hash(session, found[0].id, hashed)
-        return True
+        return found[0]
 
 
 def sign_in(

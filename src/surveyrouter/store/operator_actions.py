@@ -1,4 +1,5 @@
-"""What operators did in the dashboard (``schema.OperatorActionRow``), newest first."""
+"""What operators did, in the dashboard or at the command line
+(``schema.OperatorActionRow``), newest first."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from surveyrouter.domain.operators import ActionKind, OperatorAction
-from surveyrouter.store.schema import OperatorActionRow, OperatorRow
+from surveyrouter.domain.operators import ActionKind, Actor, OperatorAction
+from surveyrouter.store.schema import SHELL_USER_LENGTH, OperatorActionRow, OperatorRow
 
 SUBJECT_LENGTH = 200
 
 
 def record_action(
     session: Session,
-    operator_id: int,
+    actor: Actor,
     kind: ActionKind,
     subject: str,
     detail: str,
@@ -24,7 +25,8 @@ def record_action(
     """Add one action, in the caller's transaction."""
     session.add(
         OperatorActionRow(
-            operator_id=operator_id,
+            operator_id=actor.operator_id,
+            shell_user=None if actor.shell_user is None else actor.shell_user[:SHELL_USER_LENGTH],
             at=at,
             action=kind.value,
             subject=subject[:SUBJECT_LENGTH],
@@ -54,7 +56,7 @@ def list_actions(
     """Actions newest first (by id: the order they were written), optionally of one kind."""
     statement = (
         select(OperatorActionRow, OperatorRow.username)
-        .join(OperatorRow, OperatorRow.id == OperatorActionRow.operator_id)
+        .outerjoin(OperatorRow, OperatorRow.id == OperatorActionRow.operator_id)
         .order_by(OperatorActionRow.id.desc())
         .offset(offset)
         .limit(limit)
@@ -64,7 +66,8 @@ def list_actions(
     return [
         OperatorAction(
             id=row.id,
-            operator=username,
+            operator=username if username is not None else row.shell_user or "",
+            command_line=row.operator_id is None,
             at=row.at,
             kind=ActionKind(row.action),
             subject=row.subject,

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -428,15 +429,24 @@ class OperatorSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+# A login name at the command line, as long as any system allows and then some.
+SHELL_USER_LENGTH = 100
+
+
 class OperatorActionRow(Base):
-    """One change an operator made in the dashboard: who, when, what, to which record, and
-    the particulars (``detail``, readable text). Kept for good: the activity page reads it."""
+    """One change an operator made: who (a dashboard operator, or the machine account that
+    ran the command line), when, what, to which record, and the particulars (``detail``,
+    readable text). Kept for good: the activity page reads it."""
 
     __tablename__ = "operator_actions"
-    __table_args__ = (Index("ix_operator_actions_operator_id", "operator_id"),)
+    __table_args__ = (
+        Index("ix_operator_actions_operator_id", "operator_id"),
+        CheckConstraint("(operator_id IS NULL) <> (shell_user IS NULL)", name="one_actor"),
+    )
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
-    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    shell_user: Mapped[str | None] = mapped_column(String(SHELL_USER_LENGTH))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     action: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(200))

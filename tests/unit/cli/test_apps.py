@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from surveyrouter.bootstrap import build_runtime
 from surveyrouter.cli import app
+from surveyrouter.cli.activity import shell_user
 from surveyrouter.cli.apps import parse_settings
 from surveyrouter.domain.apps import AppSettingInvalid
+from surveyrouter.domain.operators import ActionKind, OperatorAction
+from surveyrouter.settings import Settings
+from surveyrouter.store.operator_actions import list_actions
 
 
 @pytest.fixture
@@ -142,3 +147,49 @@ def test_switches_take_true_and_false_too() -> None:
     }
     with pytest.raises(AppSettingInvalid, match="maybe"):
         parse_settings(["--verified=maybe"])
+
+
+def activity(database_url: str) -> list[OperatorAction]:
+    runtime = build_runtime(Settings(database_url=database_url))
+    try:
+        with runtime.sessions() as session:
+            return list_actions(session)
+    finally:
+        runtime.close()
+
+
+def test_creating_and_changing_an_app_is_in_the_activity_log_under_the_machine_account(
+    database_url: str,
+) -> None:
+    created(database_url, "--name", "Quiz Kingdom", "--currency-factor", "250")
+    apps(
+        database_url,
+        "update",
+        "1",
+        "--currency-factor",
+        "500",
+        "--no-verified",
+        "--secret",
+        "s" * 20,
+    )
+
+    update, create = activity(database_url)
+    assert (create.kind, create.subject, create.detail) == (
+        ActionKind.APP_CREATE, "app 1 (Quiz Kingdom)", "created 'Quiz Kingdom'",
+    )  # fmt: skip
+    assert update.kind is ActionKind.APP_UPDATE
+    assert update.detail == "changed secret, verified, currency_factor"  # names, never values
+    assert update.command_line
+    assert create.command_line
+    assert update.operator == shell_user()
+    assert "@" in update.operator
+
+
+def test_an_update_that_changes_nothing_and_a_refused_one_record_nothing(
+    database_url: str,
+) -> None:
+    created(database_url, "--name", "A", "--currency-factor", "250")
+    assert apps(database_url, "update", "1", "--currency-factor", "250")[0] == 0
+    assert apps(database_url, "update", "1", "--currency-factor", "-3")[0] == 2
+    assert apps(database_url, "update", "7", "--currency-factor", "300")[0] == 2
+    assert [action.kind for action in activity(database_url)] == [ActionKind.APP_CREATE]

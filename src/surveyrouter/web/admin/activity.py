@@ -1,5 +1,6 @@
-"""``/admin/activity``: what operators changed (apps, callbacks, users), newest first, and
-``record``, which every changing form handler calls once its change is made."""
+"""``/admin/activity``: what operators changed (apps, callbacks, users, operators), in the
+dashboard or at the command line, newest first; and ``record``, which every changing form
+handler calls once its change is made."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.clock import utc_now
-from surveyrouter.domain.operators import ActionKind, OperatorSession
+from surveyrouter.domain.operators import ActionKind, Actor, OperatorSession
 from surveyrouter.store.operator_actions import list_actions, record_action
 from surveyrouter.web.admin.auth import AdminProblem, OperatorDep
 from surveyrouter.web.admin.ids import list_url, requested_page
@@ -26,7 +27,9 @@ def record(
     """Record that the signed-in operator did ``kind`` to ``subject``, in ``session``'s
     transaction: in the change's own where the handler holds it, so that the change and its
     record commit together."""
-    record_action(session, operator.operator.id, kind, subject, detail, utc_now())
+    record_action(
+        session, Actor(operator_id=operator.operator.id), kind, subject, detail, utc_now()
+    )
 
 
 @router.get("/admin/activity", response_class=HTMLResponse)

@@ -22,7 +22,7 @@ from surveyrouter.bootstrap import Runtime
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.callbacks import unknown_macros
-from surveyrouter.domain.operators import ActionKind, OperatorSession
+from surveyrouter.domain.operators import ActionKind, OperatorSession, app_subject
 from surveyrouter.services.app_settings_text import CLEARABLE, FLAGS, format_setting, parse_setting
 from surveyrouter.services.apps import app_document, change_app, create_app, new_tokens
 from surveyrouter.services.callers import AppsByToken
@@ -342,7 +342,7 @@ def _record(
 ) -> None:
     # The apps service commits the change in its own transaction; its record follows.
     with transaction(runtime.sessions) as session:
-        record(session, operator, kind, f"app {app.id} ({app.name})", detail)
+        record(session, operator, kind, app_subject(app), detail)
 
 
 def _forget_cached_apps(request: Request) -> None:
