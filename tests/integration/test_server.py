@@ -165,6 +165,32 @@ def test_healthz_answers_503_when_the_database_is_down() -> None:
     assert "surveyrouter_http_requests_total" in metrics.text
 
 
+def test_a_database_that_does_not_answer_is_a_503_to_retry_not_a_500() -> None:
+    runtime = build_runtime(Settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
+    try:
+        with serving(create_app(runtime)) as url:
+            listing = httpx.get(
+                f"{url}/v1/client/actions", headers={"X-Api-Token": "t", "X-User-Id": "u"}
+            )
+            imported = httpx.post(
+                f"{url}/v1/publishers/users", headers={"X-S2S-Token": "s"}, json={"users": []}
+            )
+    finally:
+        runtime.close()
+
+    for response in (listing, imported):
+        assert response.status_code == 503
+        body = assert_error_envelope(response, "503 Service Unavailable")
+        assert body["error"] == {
+            "details": {
+                "http": "503 Service Unavailable",
+                "msg": "the database is not answering; retry shortly",
+            }
+        }
+        assert response.headers["retry-after"] == "5"
+        assert response.headers["x-trace-id"] == body["trace_id"]
+
+
 def test_serve_migrates_prints_its_urls_and_answers(database_url: str, tmp_path: Path) -> None:
     environment = {
         **os.environ,

@@ -21,6 +21,7 @@ from surveyrouter.api.matching_lane import MatchingLane
 from surveyrouter.logging_setup import trace_id_var
 from surveyrouter.services.index_feed import IndexFeed
 from surveyrouter.settings import SANDBOX_MOUNT
+from surveyrouter.store.db import database_unavailable
 from surveyrouter.store.opportunities import live_counts
 from surveyrouter.store.sync_state import SyncState, list_sync_states
 
@@ -216,6 +217,10 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED_ROUTE
 
 
+# When a caller told the database is not answering may try again.
+RETRY_AFTER_SECONDS = b"5"
+
+
 class RequestObservation:
     """ASGI middleware: assigns the trace id, then logs and measures the finished request."""
 
@@ -249,19 +254,26 @@ class RequestObservation:
 
         try:
             await self.app(scope, receive, send_with_trace_id)
-        except Exception:
-            # Handled here, inside the trace id's context, so that the log line and the 500
+        except Exception as error:
+            # Handled here, inside the trace id's context, so that the log line and the error
             # carry the id the caller sees; Starlette's own handler runs outside this middleware.
-            log.error("unhandled error", exc_info=True)
+            unavailable = database_unavailable(error)
+            log.error("database unavailable" if unavailable else "unhandled error", exc_info=True)
             if response_started:
                 raise
-            body = json.dumps(error_body(500, "internal server error", trace_id)).encode()
+            if unavailable:  # an outage, not a bug: the caller may retry
+                code, msg = 503, "the database is not answering; retry shortly"
+            else:
+                code, msg = 500, "internal server error"
+            body = json.dumps(error_body(code, msg, trace_id)).encode()
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", b"%d" % len(body)),
             ]
+            if unavailable:
+                headers.append((b"retry-after", RETRY_AFTER_SECONDS))
             await send_with_trace_id(
-                {"type": "http.response.start", "status": 500, "headers": headers}
+                {"type": "http.response.start", "status": code, "headers": headers}
             )
             await send_with_trace_id({"type": "http.response.body", "body": body})
         finally:

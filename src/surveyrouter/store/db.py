@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from surveyrouter import json_codec
@@ -100,6 +102,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session, session.begin():
         session.connection(execution_options={_WRITES: True})
         yield session
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot serve now rather than that a statement is
+    wrong: unreachable or gone away, every pooled connection busy past the pool's timeout,
+    a lock or deadlock given up on. Worth retrying later."""
+    if isinstance(error, OperationalError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def ping(reads: sessionmaker[Session]) -> None:
