@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # e.g. make test PYTEST_ARGS='-n auto -k store'
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench bench-sync bench-actions bench-actions-profile bench-offerwall clean
+.PHONY: install run test lint bench bench-sync bench-actions bench-actions-profile bench-offerwall bench-database-pool clean
 
 install: $(STAMP)
 
@@ -48,6 +48,9 @@ bench-actions-profile: install
 
 bench-offerwall: install
 	$(BIN)/python bench/offerwall.py
+
+bench-database-pool: install
+	$(BIN)/python bench/database_pool.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -134,6 +134,13 @@ class Timings:
         return sum(bool(call) for call in self.stages)
 
 
+def require_wrk() -> None:
+    """Exit with how to install wrk when it is not on PATH."""
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        sys.exit(2)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -430,7 +437,8 @@ def warm_up(base_url: str, api_token: str, uids: Sequence[str], surveys: int) ->
 
 # Each wrk thread runs the script in a Lua state of its own: ``setup`` numbers the threads
 # so that each starts at a different user; ``done`` runs once, with the merged statistics.
-LUA = """
+# wrk's script: the users in turn (each thread starting elsewhere), a result line at the end.
+LUA_USERS = """
 local token = %(token)s
 local uids = {%(uids)s}
 local n = #uids
@@ -442,14 +450,20 @@ function setup(thread)
   thread:set("thread_number", counter)
 end
 
-function request()
+function next_uid()
   if i == nil then
     i = ((thread_number or 1) * 7) %% n
   end
   i = i %% n + 1
-  return wrk.format("GET", nil, {["X-Api-Token"] = token, ["X-User-Id"] = uids[i]})
+  return uids[i]
 end
-
+"""
+LUA_ACTIONS_REQUEST = """
+function request()
+  return wrk.format("GET", nil, {["X-Api-Token"] = token, ["X-User-Id"] = next_uid()})
+end
+"""
+LUA_DONE = """
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -466,11 +480,18 @@ def lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string of ASCII is a Lua string literal
 
 
-def wrk_script(api_token: str, uids: Sequence[str], workdir: Path) -> Path:
-    path = workdir / "actions.lua"
-    path.write_text(
-        LUA % {"token": lua_string(api_token), "uids": ", ".join(lua_string(u) for u in uids)}
-    )
+def wrk_script(
+    token: str,
+    uids: Sequence[str],
+    workdir: Path,
+    request: str = LUA_ACTIONS_REQUEST,
+    name: str = "actions",
+) -> Path:
+    """A wrk script sending ``request`` (Lua: ``token`` and ``next_uid()`` are there) for the
+    users in turn and printing the result line ``run_wrk`` reads."""
+    path = workdir / f"{name}.lua"
+    text = LUA_USERS + request + LUA_DONE
+    path.write_text(text % {"token": lua_string(token), "uids": ", ".join(map(lua_string, uids))})
     return path
 
 
@@ -654,9 +675,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", action="store_true", help="also print Markdown tables")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
-        sys.exit(2)
+    require_wrk()
     started = datetime.now(UTC)
     try:
         with ExitStack() as stack:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.pool import QueuePool
 
 from surveyrouter.settings import Settings, UnsupportedDatabaseUrl, sqlalchemy_url, sqlite_path
 from surveyrouter.store.db import create_store_engine
@@ -130,3 +131,19 @@ def test_incomplete_rex_settings_are_refused_with_the_variable(
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+def test_a_postgresql_engine_pools_as_the_settings_say() -> None:
+    settings = Settings(
+        database_url="postgresql://nobody@127.0.0.1:1/none",
+        database_pool_size=7,
+        database_pool_overflow=3,
+        database_pool_timeout_seconds=2.5,
+    )
+    engine = create_store_engine(settings)  # connects to nothing until asked
+    try:
+        assert isinstance(engine.pool, QueuePool)
+        assert (engine.pool.size(), engine.pool.timeout()) == (7, 2.5)
+        assert engine.pool._max_overflow == 3  # SQLAlchemy shows it nowhere public
+    finally:
+        engine.dispose()

@@ -24,11 +24,19 @@ T = TypeVar("T")
 
 
 def create_store_engine(settings: Settings) -> Engine:
-    """An engine for ``settings.database_url``; for SQLite, creates the file's directory."""
-    return engine_for_url(sqlalchemy_url(settings))
+    """An engine for ``settings.database_url`` with the pool its settings ask for; for
+    SQLite, creates the file's directory."""
+    return engine_for_url(
+        sqlalchemy_url(settings),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
+    )
 
 
-def engine_for_url(url: URL) -> Engine:
+def engine_for_url(url: URL, **pool: Any) -> Engine:
+    """An engine for ``url``; ``pool`` (``pool_size``, ``max_overflow``, ``pool_timeout``)
+    sizes a PostgreSQL engine's pool, SQLAlchemy's defaults otherwise."""
     if url.get_backend_name() == "sqlite":
         path = sqlite_path(url)
         if path is not None:
@@ -46,6 +54,7 @@ def engine_for_url(url: URL) -> Engine:
         pool_pre_ping=True,
         # A health check must answer "down" quickly rather than hang on an unreachable host.
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        **pool,
     )
 
 
