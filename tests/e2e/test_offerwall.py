@@ -1,13 +1,20 @@
 """The hosted offerwall in a real browser: a new user's whole path from the standard profile
 to a paid survey and back, a screenout, the click flow's questions and the leave dialog,
-restrictions, both layouts, and a keyboard-only pass over every question type."""
+restrictions, the wall in a publisher's iframe, both layouts, and a keyboard-only pass over
+every question type."""
 
 from __future__ import annotations
 
+import html
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from surveyrouter.domain.money import RewardKind
@@ -449,3 +456,91 @@ def test_a_user_back_from_an_unfinished_survey_is_asked_why_they_left(
     tab.page.reload()
     view(tab, "surveys")
     assert tab.page.locator("#leave-dialog").count() == 0
+
+
+# A publisher's page embedding the wall, on an origin of its own; it keeps every hook that
+# reaches it, with whether the wall's frame sent it.
+HOST_PAGE = """<!doctype html>
+<title>Publisher</title>
+<iframe id="wall" src="%s" width="390" height="800"></iframe>
+<script>
+  window.received = [];
+  window.addEventListener("message", (event) => {
+    if (event.data && event.data.type === "hook") {
+      const wall = document.getElementById("wall").contentWindow;
+      window.received.push({ name: event.data.name, fromWall: event.source === wall });
+    }
+  });
+</script>"""
+
+
+@contextmanager
+def host_page(body: str) -> Iterator[str]:
+    """``body`` served at a URL of its own: another origin (port) than the wall's, on
+    loopback too, since Chromium lets no public page frame a loopback server."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            encoded = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(encoded)))
+            self.end_headers()
+            self.wfile.write(encoded)
+
+        def log_message(self, *_: Any) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/earn"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def imported(server: WallServer, uid: str) -> None:
+    """A user whose standard profile the publisher imported: the wall opens on the surveys."""
+    user = {"uid": uid, "country": "US", "languages": ["en"], "birthdate": "1990-05-01",
+            "gender": "FEMALE", "zipcode": "10110", "questions": []}  # fmt: skip
+    response = httpx.post(
+        f"{server.url}/v1/publishers/users",
+        headers={"X-S2S-Token": server.app.s2s_token},
+        json={"users": [user]},
+    )
+    assert response.json()["data"] == {"success_count": 1, "errors": []}
+
+
+def test_in_an_iframe_the_survey_opens_once_in_a_tab_and_the_hooks_reach_the_host(
+    wall_server: WallServer, open_tab: Any
+) -> None:
+    wall_server.force("1.0")
+    uid = "framed"
+    imported(wall_server, uid)
+    tab: Tab = open_tab(DESKTOP)
+    with host_page(HOST_PAGE % html.escape(wall_server.wall(uid, sdk="IFRAME"))) as host:
+        tab.page.goto(host)
+        wall = tab.page.frame_locator("#wall")
+        wall.locator('#view[data-view="surveys"]').wait_for()
+        tab.screenshot("framed-surveys")
+        card = wall.locator(f'button.card[data-survey-id="{wall_server.plain[0]}"]')
+        value = coins(card.locator(".card-value").inner_text())
+
+        with tab.page.context.expect_page() as opened:
+            card.click()
+        survey = opened.value
+        survey.wait_for_url("**/v1/exchanges/result/**")
+        survey.wait_for_selector("#result")
+        assert survey.evaluate("() => window.opener") is None  # it cannot reach the wall
+
+        # The frame stayed on the wall: the survey was entered once, in the new tab.
+        wall.locator('#view[data-view="surveys"]').wait_for()
+        framed = next(frame for frame in tab.page.frames if frame is not tab.page.main_frame)
+        assert "/offerwall?" in framed.url
+        assert earned(wall_server, uid) == [(RewardKind.COMPLETE, value)]
+        received = tab.page.evaluate("() => window.received")
+    assert [hook["name"] for hook in received][:2] == [INIT, START]
+    assert all(hook["fromWall"] for hook in received)
+    assert tab.errors == []

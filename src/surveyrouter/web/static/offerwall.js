@@ -328,7 +328,13 @@
     showLoading();
     // After the hook's message has been dispatched: a listener may act on it first.
     setTimeout(() => {
-      if (framed && window.open(link, "_blank", "noopener")) {
+      // In a frame the survey gets a tab of its own (survey sites refuse to be framed). Not
+      // window.open's "noopener": with it the call returns null even when the tab opened, and
+      // the frame would enter the survey a second time; the opener is cut here instead. A
+      // blocked pop-up (null) leaves the frame to enter it.
+      const opened = framed ? window.open(link, "_blank") : null;
+      if (opened) {
+        opened.opener = null;
         load();
       } else {
         location.assign(link);
