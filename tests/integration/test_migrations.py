@@ -132,3 +132,8 @@ def test_going_back_before_command_line_actions_keeps_the_dashboards(
     with empty_runtime.sessions() as session:
         [action] = list_actions(session)
     assert (action.operator, action.command_line) == ("alice", False)
+
+
+def test_the_one_actor_check_has_the_name_the_model_gives_it(runtime: Runtime) -> None:
+    checks = inspect(runtime.engine).get_check_constraints("operator_actions")
+    assert [check["name"] for check in checks] == ["ck_operator_actions_one_actor"]

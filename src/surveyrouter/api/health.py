@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
 
 from surveyrouter.api.dependencies import RuntimeDep
 
@@ -31,35 +30,60 @@ class Health(BaseModel):
     database: DatabaseHealth
 
 
+# Longer than a healthy database ever takes (the connect timeout is 5 s as well): a ping
+# still out after this is reported down, and the next check asks again.
+PING_TIMEOUT_S = 5.0
+
+
 class DatabaseProbe:
     """Whether the database answers, asked by one ping at a time however many health checks
     come in at once: those arriving while a ping is out wait for its answer.
 
     Each check run on its own took a thread and a pooled connection: under a burst, checks
-    beyond the pool's five connections opened and closed connections of their own, slow
-    enough (a new PostgreSQL backend each) that some waited past the connect timeout and
-    reported a healthy database down. A check's answer is never older than the ping it
-    waited for, which started at most one round trip before the check came in.
+    beyond the pool's connections opened and closed connections of their own, slow enough (a
+    new PostgreSQL backend each) that some waited past the connect timeout and reported a
+    healthy database down. A check's answer is never older than the ping it waited for, which
+    started at most one round trip before the check came in; no check waits longer than
+    ``timeout_s`` after that ping started, so one ping stuck on a dead connection cannot hold
+    every check of the process.
     """
 
-    def __init__(self, ping: Callable[[], None]) -> None:
+    def __init__(self, ping: Callable[[], None], timeout_s: float = PING_TIMEOUT_S) -> None:
         self._ping = ping
+        self._timeout_s = timeout_s
         self._pending: asyncio.Task[bool] | None = None
+        self._started = 0.0
+        # Pings given up on, kept until they end: a task nothing refers to may be collected.
+        self._abandoned: set[asyncio.Task[bool]] = set()
 
     async def database_ok(self) -> bool:
-        pending = self._pending
         # A task belongs to the event loop it runs in; a server has one loop, a test may
         # start several in turn.
         here = asyncio.get_running_loop()
-        if pending is None or pending.done() or pending.get_loop() is not here:
+        now = here.time()
+        pending = self._pending
+        out = pending is not None and not pending.done() and pending.get_loop() is here
+        if out and now - self._started >= self._timeout_s:
+            assert pending is not None
+            self._abandoned.add(pending)
+            pending.add_done_callback(self._abandoned.discard)
+            out = False
+        if not out or pending is None:
             pending = self._pending = asyncio.create_task(self._ask())
-        # Shielded: a check whose caller went away does not cancel the others' answer.
-        return await asyncio.shield(pending)
+            self._started = now
+        try:
+            # Shielded: a check whose caller went away does not cancel the others' answer.
+            return await asyncio.wait_for(
+                asyncio.shield(pending), self._started + self._timeout_s - now
+            )
+        except TimeoutError:
+            log.warning("health check: the database did not answer in %.0f s", self._timeout_s)
+            return False
 
     async def _ask(self) -> bool:
         try:
             await anyio.to_thread.run_sync(self._ping)
-        except SQLAlchemyError:
+        except Exception:  # whatever the reason, a database that cannot be pinged is down
             log.warning("health check: database unreachable", exc_info=True)
             return False
         return True

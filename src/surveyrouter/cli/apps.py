@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.activity import record_command
@@ -23,6 +23,7 @@ from surveyrouter.domain.callbacks import unknown_macros
 from surveyrouter.domain.operators import ActionKind, app_subject
 from surveyrouter.services.app_settings_text import FLAGS, parse_setting
 from surveyrouter.services.apps import (
+    CREDENTIALS,
     SETTINGS,
     app_document,
     change_app,
@@ -151,12 +152,22 @@ def update(
             _fail(_spelled(error))
         except AppNotFound as error:
             _fail(str(error))
-        names = changed_settings(before, changed)
-        if names:  # settings given as they were change nothing worth a record
-            with transaction(runtime.sessions) as session:
-                detail = "changed " + ", ".join(names)
-                record_command(session, ActionKind.APP_UPDATE, app_subject(changed), detail)
+        _record_update(runtime.sessions, changed, changed_settings(before, changed))
         _print(changed)
+
+
+def _record_update(sessions: sessionmaker[Session], app: App, names: list[str]) -> None:
+    """New credentials as a rotation (as the dashboard's), the other settings as an update;
+    settings given as they were change nothing worth a record."""
+    rotated = [name for name in names if name in CREDENTIALS]
+    updated = [name for name in names if name not in CREDENTIALS]
+    with transaction(sessions) as session:
+        if rotated:
+            detail = "rotated " + ", ".join(rotated)
+            record_command(session, ActionKind.APP_ROTATE, app_subject(app), detail)
+        if updated:
+            detail = "changed " + ", ".join(updated)
+            record_command(session, ActionKind.APP_UPDATE, app_subject(app), detail)
 
 
 def _find(session: Session, app_id: int | None, token: str | None) -> App:

@@ -35,6 +35,8 @@ _REDIRECT_SETTINGS = {
     "redirect_termination_url": "termination",
 }
 _TOKEN_SETTINGS = ("api_token", "secret", "s2s_token")
+CREDENTIALS = frozenset(_TOKEN_SETTINGS)
+"""The settings that are secrets: the activity log names them as rotated, never their values."""
 _APP_SETTINGS = tuple(
     f.name
     for f in dataclasses.fields(App)

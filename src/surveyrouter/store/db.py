@@ -116,10 +116,34 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def database_unavailable(error: BaseException) -> bool:
     """Whether ``error`` says the database cannot serve now rather than that a statement is
     wrong: unreachable or gone away, every pooled connection busy past the pool's timeout,
-    a lock or deadlock given up on. Worth retrying later."""
-    if isinstance(error, OperationalError | PoolTimeout):
+    out of connections or disk, shutting down, a lock or deadlock given up on. Worth retrying
+    later. Both drivers raise their OperationalError for some bugs too (SQLite's "no such
+    table", PostgreSQL's program limits), so the driver's own code decides."""
+    if isinstance(error, PoolTimeout):
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    cause = error.orig
+    sqlite_name = getattr(cause, "sqlite_errorname", None)
+    if sqlite_name is not None:
+        return str(sqlite_name).startswith(_SQLITE_UNAVAILABLE)
+    sqlstate = getattr(cause, "sqlstate", None)
+    # No SQLSTATE: psycopg failed on the client's side (refused, timed out, lost).
+    return sqlstate is None or str(sqlstate).startswith(_POSTGRES_UNAVAILABLE)
+
+
+# SQLite result codes (``sqlite_errorname``) that say the file is busy or cannot be used now.
+_SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR",
+                       "SQLITE_FULL", "SQLITE_PROTOCOL")  # fmt: skip
+# PostgreSQL SQLSTATE classes and codes of the same kind: connection exception (08),
+# transaction rollback: serialization failure, deadlock (40), insufficient resources: too many
+# connections, disk full (53), operator intervention: shutdown, cannot connect now (57),
+# lock not available (55P03).
+_POSTGRES_UNAVAILABLE = ("08", "40", "53", "57", "55P03")
 
 
 def ping(reads: sessionmaker[Session]) -> None:

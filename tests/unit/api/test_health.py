@@ -4,6 +4,7 @@ arrive while it is out."""
 from __future__ import annotations
 
 import threading
+import time
 
 import anyio
 from sqlalchemy.exc import OperationalError
@@ -86,3 +87,39 @@ def test_a_check_whose_caller_went_away_leaves_the_others_their_answer() -> None
 
     assert run_loop(main) == (True, True)
     assert database.pings == 1
+
+
+def test_a_ping_that_hangs_is_reported_down_in_time_and_the_next_check_asks_again() -> None:
+    database = Database()  # never released: its ping hangs on
+    probe = DatabaseProbe(database.ping, timeout_s=0.1)
+
+    async def main() -> tuple[list[bool], bool, float]:
+        answers: list[bool] = []
+
+        async def check() -> None:
+            answers.append(await probe.database_ok())
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(check)
+        waited = time.monotonic() - started
+        later = await probe.database_ok()  # the stuck ping is given up: a new one, stuck too
+        database.release.set()  # the pings end before the loop does
+        return answers, later, waited
+
+    answers, later, waited = run_loop(main)
+    assert answers == [False] * 5
+    assert later is False
+    assert waited < 1
+    assert database.pings == 2
+
+
+def test_a_ping_failing_in_any_way_is_a_database_down() -> None:
+    def ping() -> None:
+        raise OSError("no route to host")
+
+    async def main() -> bool:
+        return await DatabaseProbe(ping).database_ok()
+
+    assert run_loop(main) is False

@@ -173,12 +173,14 @@ def test_creating_and_changing_an_app_is_in_the_activity_log_under_the_machine_a
         "s" * 20,
     )
 
-    update, create = activity(database_url)
+    update, rotation, create = activity(database_url)
     assert (create.kind, create.subject, create.detail) == (
         ActionKind.APP_CREATE, "app 1 (Quiz Kingdom)", "created 'Quiz Kingdom'",
     )  # fmt: skip
+    assert (rotation.kind, rotation.detail) == (ActionKind.APP_ROTATE, "rotated secret")
     assert update.kind is ActionKind.APP_UPDATE
-    assert update.detail == "changed secret, verified, currency_factor"  # names, never values
+    assert update.detail == "changed verified, currency_factor"  # names, never values
+    assert "s" * 20 not in rotation.detail + update.detail
     assert update.command_line
     assert create.command_line
     assert update.operator == shell_user()
