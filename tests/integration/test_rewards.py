@@ -16,8 +16,9 @@ from surveyrouter.domain.apps import App
 from surveyrouter.domain.callbacks import verify_callback
 from surveyrouter.domain.money import NotReconcilable, Reward, RewardKind
 from surveyrouter.domain.users import User
-from surveyrouter.services.apps import create_app
+from surveyrouter.services.apps import change_app, create_app
 from surveyrouter.services.rewards import TransactionNotFound, record_reward, reverse_complete
+from surveyrouter.store.apps import get_app
 from surveyrouter.store.db import transaction
 from surveyrouter.store.ledger import user_entries
 from surveyrouter.store.outbox import get_callback
@@ -93,6 +94,25 @@ def test_a_reversal_is_negative_with_its_own_tx_and_the_original_as_ref(
     assert query["ref"] == ["c2"]
     assert query["val"] == ["-860"]
     assert query["raw"] == ["-1.72"]
+
+
+def test_a_reversal_takes_back_exactly_what_was_paid_whatever_the_app_shows_now(
+    runtime: Runtime, user: User
+) -> None:
+    with runtime.sessions() as session:
+        publisher = get_app(session, user.app_id)
+    change_app(runtime.sessions, lambda: T0, user.app_id, {"currency_whole_units": False})
+    paid = Reward(RewardKind.COMPLETE, Decimal("0.03"), Decimal("13.5"))
+    record(runtime, publisher, user, paid, "c3")
+    change_app(runtime.sessions, lambda: T0, user.app_id, {"currency_whole_units": True})
+
+    reversed_ = reverse_complete(runtime.sessions, "c3", "client rejected", lambda: T0)
+
+    assert reversed_.reward == Reward(RewardKind.RECONCILIATION, Decimal("-0.03"), Decimal("-13.5"))
+    with runtime.sessions() as session:
+        entries = user_entries(session, user.id)
+    assert sum(entry.reward.value for entry in entries) == 0
+    assert callback_query(runtime, "rc3")["val"] == ["-13.5"]
 
 
 def test_only_a_recorded_complete_can_be_reversed(

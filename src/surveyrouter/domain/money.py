@@ -160,6 +160,17 @@ def reconcile(complete: Reward) -> Reward:
     )
 
 
+def padded(amount: Decimal, places: Decimal) -> Decimal:
+    """``amount`` written to ``places`` (1.5 → 1.50) where that changes no digit, else as it
+    is: an amount paid under other settings (decimals, before the app showed whole units)
+    keeps every digit it was paid with."""
+    _require_decimal("amount", amount)
+    try:
+        return amount.quantize(places, context=_EXACT)
+    except decimal.Inexact:  # more digits than ``places``: rounding would change the amount
+        return amount
+
+
 def _to_cent(usd: Decimal) -> Decimal:
     return usd.quantize(CENT, rounding=ROUND_HALF_UP, context=_ROUNDING)
 

@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.callbacks import CallbackFacts, build_callback_url
-from surveyrouter.domain.money import CENT, NotReconcilable, Reward, RewardKind, reconcile
+from surveyrouter.domain.money import (
+    CENT,
+    NotReconcilable,
+    Reward,
+    RewardKind,
+    padded,
+    reconcile,
+)
 from surveyrouter.domain.users import User
 from surveyrouter.store.apps import get_app
 from surveyrouter.store.clicks import get_click
@@ -159,7 +166,8 @@ def _reversal_id(transaction_id: str) -> str:
 
 
 def as_the_app_shows(reward: Reward, app: App) -> Reward:
-    """``reward`` with its amounts to the places the app shows (the ledger keeps amounts
-    without trailing zeros: 1.50 reads back as 1.5)."""
+    """``reward`` with its amounts written to the places the app shows (the ledger keeps
+    amounts without trailing zeros: 1.50 reads back as 1.5), never rounded to them: a complete
+    paid 13.5 before the app turned to whole units is shown, and reversed, as 13.5."""
     places = Decimal(1) if app.currency.whole_units else CENT
-    return Reward(reward.kind, reward.usd.quantize(CENT), reward.value.quantize(places))
+    return Reward(reward.kind, padded(reward.usd, CENT), padded(reward.value, places))

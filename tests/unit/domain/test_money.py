@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from surveyrouter.domain.apps import Currency
 from surveyrouter.domain.money import (
+    CENT,
     NotReconcilable,
     Reward,
     RewardKind,
     format_amount,
+    padded,
     publisher_cpi,
     reconcile,
     reward_return,
@@ -292,3 +294,16 @@ def test_formatted_amounts_have_no_exponent_and_read_back_exactly(amount: Decima
     text = format_amount(amount)
     assert "e" not in text.lower()
     assert Decimal(text) == amount
+
+
+def test_padding_writes_the_places_without_changing_an_amount() -> None:
+    assert str(padded(Decimal("1.5"), CENT)) == "1.50"
+    assert str(padded(Decimal("-860"), Decimal(1))) == "-860"
+    assert str(padded(Decimal("13.5"), Decimal(1))) == "13.5"  # paid before whole units
+    assert str(padded(Decimal("0.125"), CENT)) == "0.125"
+
+
+@given(st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False))
+def test_padding_never_changes_the_value(amount: Decimal) -> None:
+    assert padded(amount, CENT) == amount
+    assert padded(amount, Decimal(1)) == amount
