@@ -3,6 +3,7 @@ a complete is reversed once with negative amounts and a RECONCILIATION callback.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +19,7 @@ from surveyrouter.domain.money import NotReconcilable, Reward, RewardKind
 from surveyrouter.domain.users import User
 from surveyrouter.services.apps import change_app, create_app
 from surveyrouter.services.rewards import TransactionNotFound, record_reward, reverse_complete
-from surveyrouter.store.apps import get_app
+from surveyrouter.store.apps import get_app, update_app
 from surveyrouter.store.db import transaction
 from surveyrouter.store.ledger import user_entries
 from surveyrouter.store.outbox import get_callback
@@ -113,6 +114,24 @@ def test_a_reversal_takes_back_exactly_what_was_paid_whatever_the_app_shows_now(
         entries = user_entries(session, user.id)
     assert sum(entry.reward.value for entry in entries) == 0
     assert callback_query(runtime, "rc3")["val"] == ["-13.5"]
+
+
+def test_a_callback_url_httpx_cannot_send_costs_the_user_nothing(
+    runtime: Runtime, publisher: App, user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Saved before such URLs were refused: written to the store past the settings' checks.
+    unsendable = dataclasses.replace(publisher, callback_url="http://exämple..com/cb?tx=[%TX%]")
+    with transaction(runtime.sessions) as session:
+        update_app(session, unsendable, T0)
+
+    with transaction(runtime.sessions) as session:
+        recorded = record_reward(session, unsendable, user, COMPLETE, "c4", T0)
+
+    assert (recorded.recorded, recorded.callback_queued) == (True, False)
+    with runtime.sessions() as session:
+        assert [entry.transaction_id for entry in user_entries(session, user.id)] == ["c4"]
+        assert get_callback(session, "c4") is None
+    assert "callback not queued" in caplog.text
 
 
 def test_only_a_recorded_complete_can_be_reversed(

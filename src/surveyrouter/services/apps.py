@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from surveyrouter.clock import Clock
 from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.callbacks import CallbackTemplateInvalid, check_template
+from surveyrouter.services.rewards import check_sendable
 from surveyrouter.store.apps import get_app, insert_app, list_apps, update_app
 from surveyrouter.store.db import transaction
 
@@ -72,6 +73,7 @@ def with_settings(app: App, changes: Mapping[str, Any]) -> App:
         # Refused here, where the operator enters it, not found out on the money path.
         try:
             check_template(template)
+            check_sendable(template)
         except CallbackTemplateInvalid as error:
             raise AppSettingInvalid("callback_url", str(error)) from error
     return dataclasses.replace(

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.callbacks import (
     CallbackFacts,
-    CallbackTemplateInvalid,
     build_callback_url,
     check_template,
 )
@@ -42,7 +41,7 @@ from surveyrouter.domain.questions import (
     validate_answer,
 )
 from surveyrouter.domain.users import User, UserIdInvalid, check_uid
-from surveyrouter.services.rewards import as_sent, as_the_app_shows
+from surveyrouter.services.rewards import as_sent, as_the_app_shows, check_sendable
 from surveyrouter.store.answers import StoredAnswer, delete_answers, put_answer, user_answers
 from surveyrouter.store.apps import find_app_by_s2s_token, find_app_by_token
 from surveyrouter.store.clicks import clear_click_tags
@@ -516,14 +515,10 @@ def signed_test_url(
         reason=sample.reason,
         fraud_score=sample.fraud_score,
     )
-    try:
-        return build_callback_url(
-            with_debug_flag(template), facts, app.secret, normalize=as_sent, extra_parameters=tags
-        )
-    except httpx.InvalidURL as error:  # what httpx refuses that urlsplit let through
-        raise CallbackTemplateInvalid(
-            f"{template!r} is not a URL httpx can send: {error}"
-        ) from None
+    check_sendable(template)  # what httpx refuses that urlsplit let through
+    return build_callback_url(
+        with_debug_flag(template), facts, app.secret, normalize=as_sent, extra_parameters=tags
+    )
 
 
 def send_test_callback(

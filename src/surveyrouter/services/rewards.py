@@ -7,6 +7,7 @@ exchange's redirect and its callback both arriving, a retried request) adds noth
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.apps import App
-from surveyrouter.domain.callbacks import CallbackFacts, build_callback_url
+from surveyrouter.domain.callbacks import CallbackFacts, CallbackTemplateInvalid, build_callback_url
 from surveyrouter.domain.money import (
     CENT,
     NotReconcilable,
@@ -32,6 +33,8 @@ from surveyrouter.store.db import transaction
 from surveyrouter.store.ledger import add_entry, get_entry
 from surveyrouter.store.outbox import enqueue_callback
 from surveyrouter.store.users import user_by_id
+
+log = logging.getLogger(__name__)
 
 # A reversal's transaction id: the original's with this prefix (BitLabs: "or" for "o"), so
 # reversing the same complete twice is one reversal.
@@ -110,15 +113,50 @@ def record_reward(
             reference=reference,
             reason=reason,
         )
-        url = build_callback_url(
-            app.callback_url,
-            facts,
-            app.secret,
-            normalize=as_sent,
-            extra_parameters=extra_parameters,
-        )
-        queued = enqueue_callback(session, app.id, transaction_id, reward.kind.value, url, at)
+        try:
+            url = build_callback_url(
+                app.callback_url,
+                facts,
+                app.secret,
+                normalize=as_sent,
+                extra_parameters=extra_parameters,
+            )
+        except httpx.InvalidURL:
+            # Saving such a URL is refused (check_sendable); one saved before that was checked
+            # must not cost the user the reward too: it is paid, the publisher not called back.
+            log.error(
+                "callback not queued: the app's callback URL is not one httpx can send",
+                extra={"app_id": app.id, "transaction_id": transaction_id},
+                exc_info=True,
+            )
+        else:
+            queued = enqueue_callback(session, app.id, transaction_id, reward.kind.value, url, at)
     return Recorded(transaction_id, reward, recorded=written, callback_queued=queued)
+
+
+# What a check of a callback template fills its macros with: a real callback's shapes.
+_SAMPLE_FACTS = CallbackFacts(
+    user_id="sample-user",
+    transaction_id="0123456789abcdef0123456789abcdef",
+    reward=Reward(RewardKind.COMPLETE, Decimal("1.72"), Decimal("860")),
+    app_id=1,
+    app_token="00000000-0000-0000-0000-000000000000",
+    ip_address="203.0.113.7",
+    reference="0123456789abcdef0123456789abcdef",
+    reason="sample",
+    fraud_score="GOOD",
+)
+
+
+def check_sendable(template: str) -> None:
+    """Raises ``CallbackTemplateInvalid`` unless a callback built from ``template`` is a URL
+    httpx can send (``urlsplit`` takes hosts httpx refuses, such as ``exämple..com``)."""
+    try:
+        build_callback_url(template, _SAMPLE_FACTS, "sample-secret", normalize=as_sent)
+    except httpx.InvalidURL as error:
+        raise CallbackTemplateInvalid(
+            f"{template!r} is not a URL httpx can send: {error}"
+        ) from None
 
 
 def reverse_complete(
