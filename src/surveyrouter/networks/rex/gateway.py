@@ -186,9 +186,14 @@ def _disposition(disposition: object, status: object) -> Disposition:
         pair = Disposition(int(str(disposition)), int(str(status)))
     except ValueError as error:
         raise ReturnInvalid(unreadable) from error
-    if pair.disposition < 0 or pair.status < 0:
+    if not (0 <= pair.disposition <= MAX_CODE and 0 <= pair.status <= MAX_CODE):
         raise ReturnInvalid(unreadable)
     return pair
+
+
+# The largest disposition or status kept (the clicks table stores them as 32-bit integers);
+# REX's own codes are one or two digits.
+MAX_CODE = 2**31 - 1
 
 
 # How long the signed entry link our open endpoint redirects to stays valid: the browser

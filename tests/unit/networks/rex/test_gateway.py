@@ -115,8 +115,12 @@ def test_return_signed_with_the_entry_keys_is_refused() -> None:
         verify_return(link, REDIRECT_SECRETS, NOW)
 
 
-@pytest.mark.parametrize(("disposition", "status"), [("one", "0"), ("1", ""), ("-1", "0")])
+@pytest.mark.parametrize(
+    ("disposition", "status"),
+    [("one", "0"), ("1", ""), ("-1", "0"), ("1", str(2**31)), (str(2**63), "0")],
+)
 def test_unreadable_disposition_is_refused(disposition: str, status: str) -> None:
+    # Beyond 32 bits is no REX code either: the clicks table could not store it.
     link = end_link(disposition, status, NOW + timedelta(minutes=1))
     with pytest.raises(ReturnInvalid):
         verify_return(link, REDIRECT_SECRETS, NOW)
