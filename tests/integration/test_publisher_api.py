@@ -21,17 +21,19 @@ from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.callbacks import verify_callback
-from surveyrouter.domain.clicks import Click
+from surveyrouter.domain.clicks import Click, OutcomeSource
 from surveyrouter.domain.impressions import ClickType
 from surveyrouter.domain.money import Reward, RewardKind
 from surveyrouter.domain.operators import ActionKind, Actor, user_subject
 from surveyrouter.domain.questions import AnswerOption, Question, QuestionType
 from surveyrouter.domain.users import User
 from surveyrouter.domain.v2_clicks import V2Click
+from surveyrouter.networks.rex.gateway import Disposition
 from surveyrouter.services.apps import change_app
 from surveyrouter.services.apps import create_app as create_publisher_app
 from surveyrouter.services.callback_delivery import CallbackDelivery
 from surveyrouter.services.operators import create_operator
+from surveyrouter.services.outcomes import UserErased, record_outcome
 from surveyrouter.services.publishers import SampleCallback, send_test_callback
 from surveyrouter.services.rewards import record_reward
 from surveyrouter.store.answers import user_answers
@@ -568,6 +570,27 @@ def test_erasing_forgets_the_users_click_tags_and_renames_them_in_the_activity_l
         subjects = sorted(action.subject for action in list_actions(session))
     assert subjects == sorted([user_subject(erased), user_subject(bob)])
     assert not any("user-1" in subject for subject in subjects)
+
+
+def test_a_return_after_the_user_was_erased_pays_no_one(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    assert publisher.id is not None
+    import_users(client, user())
+    with transaction(runtime.sessions) as session:
+        person = find_user(session, publisher.id, "user-1")
+        assert person is not None
+        add_click(session, _click(person, "click1"))
+    assert client.delete("/v1/publishers/users/user-1").status_code == 200
+
+    with pytest.raises(UserErased):
+        record_outcome(runtime.sessions, "click1", Disposition(1, 0), OutcomeSource.RETURN, now())
+
+    with runtime.sessions() as session:
+        assert user_entries(session, person.id) == []
+        click = get_click(session, "click1")
+    assert click is not None
+    assert click.ended_at is None
 
 
 def test_erasing_again_is_a_404_the_uid_is_gone(client: httpx.Client) -> None:

@@ -36,6 +36,10 @@ class ClickNotFound(LookupError):
     """No click has that id (or not on the network that names it)."""
 
 
+class UserErased(ClickNotFound):
+    """The click's user was erased at the publisher's request: there is no one to pay."""
+
+
 class RespondentMismatch(ValueError):
     """The exchange names another respondent than the one the click sent."""
 
@@ -77,7 +81,8 @@ def record_outcome(
 
     ``network_id`` and ``respondent_id``, when given, are what the exchange's message says
     the click is: a click on another network is ``ClickNotFound``, another respondent
-    ``RespondentMismatch``, both checked before anything is written.
+    ``RespondentMismatch``, a click of an erased user ``UserErased`` (a ``ClickNotFound``),
+    all checked before anything is written.
     """
     _check_click_id(click_id)
     with transaction(sessions) as session:
@@ -85,6 +90,9 @@ def record_outcome(
         if click is None or (network_id is not None and click.network_id != network_id):
             raise ClickNotFound(f"no click has id {click_id!r}")
         user = user_by_id(session, click.user_id)
+        if user.erased_at is not None:
+            # A return link stays valid for hours; the user it would pay is gone.
+            raise UserErased(f"click {click_id!r} belongs to an erased user")
         if respondent_id is not None and respondent_id != user.respondent_id:
             raise RespondentMismatch(f"click {click_id!r} was not sent as that respondent")
         app = get_app(session, click.app_id)

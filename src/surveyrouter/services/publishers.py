@@ -390,8 +390,8 @@ def forget_user(sessions: sessionmaker[Session], app: App, uid: str, at: datetim
     them. The ledger, outbox and clicks stay, referencing the now anonymous row. Raises
     ``PublisherUserNotFound``, also for a uid already erased: the uid is gone.
 
-    An exchange's late callback for a click of the erased user no longer matches its
-    respondent id and is refused; the user is gone, so nobody could be paid."""
+    A return or an exchange's late callback for a click of the erased user is refused
+    (``outcomes.UserErased``, a 404): the user is gone, so nobody could be paid."""
     with transaction(sessions) as session:
         user = _find(session, app, uid)
         tombstone = f"{ERASED_PREFIX}{secrets.token_hex(16)}"
