@@ -18,7 +18,14 @@ from surveyrouter.domain.money import Reward, RewardKind
 from surveyrouter.services.apps import create_app
 from surveyrouter.services.callback_delivery import CallbackDelivery
 from surveyrouter.store.db import transaction
-from surveyrouter.store.outbox import CallbackStatus, claim_due, enqueue_callback, get_callback
+from surveyrouter.store.outbox import (
+    CallbackStatus,
+    claim_due,
+    enqueue_callback,
+    get_callback,
+    record_delivered,
+    record_failure,
+)
 from surveyrouter.workers.callbacks import callback_loop
 from surveyrouter.workers.loops import BackgroundLoops
 from tests.clock import Clock
@@ -183,3 +190,53 @@ def test_the_serve_loop_delivers_what_is_enqueued_while_it_runs(
         loops.stop()
     assert status(runtime, "tx5") is CallbackStatus.DELIVERED
     assert len(target.received) == 1
+
+
+def test_a_late_failure_never_turns_a_delivered_callback_into_a_dead_letter(
+    runtime: Runtime, publisher: App
+) -> None:
+    enqueue(runtime, publisher, "https://pub.example/cb?tx=tx7&hash=00", "tx7")
+    with transaction(runtime.sessions) as session:
+        [item] = claim_due(session, T0, 10, timedelta(minutes=2))
+        record_delivered(session, item.id, T0, 200)
+    with transaction(runtime.sessions) as session:  # another worker's attempt, given up on
+        record_failure(session, item.id, T0, retry_at=None, status_code=None, error="timeout")
+    with runtime.sessions() as session:
+        finished = get_callback(session, "tx7")
+    assert finished is not None
+    assert (finished.status, finished.attempts, finished.last_error) == (
+        CallbackStatus.DELIVERED,
+        1,
+        None,
+    )
+
+
+def test_a_slow_batch_renews_its_claims_and_leaves_alone_what_another_worker_took(
+    runtime: Runtime, publisher: App, receiver: tuple[Receiver, str]
+) -> None:
+    target, base = receiver
+    for tx in ("tx5", "tx6", "tx7"):
+        enqueue(runtime, publisher, signed_url(base, publisher, tx), tx)
+    slow, other = Clock(T0), Clock(T0)
+    lease = timedelta(minutes=2)
+    answered: list[str] = []
+
+    def publisher_takes_70_seconds(response: httpx.Response) -> None:
+        answered.append(str(response.url))
+        slow.now += timedelta(seconds=70)
+        if len(answered) == 2:
+            # tx6 was renewed before it was sent; tx7's claim from T0 has run out by now, and
+            # another worker takes it.
+            other.now = T0 + lease + timedelta(seconds=1)
+            with httpx.Client(timeout=5) as http:
+                taken = CallbackDelivery(runtime.sessions, http, other, lease=lease).deliver_due()
+            assert taken.delivered == 1
+
+    hooks = {"response": [publisher_takes_70_seconds]}
+    with httpx.Client(timeout=5, event_hooks=hooks) as http:
+        batch = CallbackDelivery(runtime.sessions, http, slow, batch=3, lease=lease).deliver_due()
+
+    assert batch.delivered == 2  # tx5 and tx6; tx7 was the other worker's by then
+    sent = sorted(url.partition("tx=")[2][:3] for url in target.received)
+    assert sent == ["tx5", "tx6", "tx7"]  # each once
+    assert {status(runtime, tx) for tx in ("tx5", "tx6", "tx7")} == {CallbackStatus.DELIVERED}

@@ -12,12 +12,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.delivery import FIRST_RETRY, next_attempt_at
 from surveyrouter.store.db import transaction
-from surveyrouter.store.outbox import OutboxItem, claim_due, record_delivered, record_failure
+from surveyrouter.store.outbox import (
+    OutboxItem,
+    claim_due,
+    record_delivered,
+    record_failure,
+    renew_claim,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
-# Longer than one attempt can take, so a claim never expires under a live delivery.
+# Longer than one attempt can take (a timeout of 10 s per connect, write and read), so a claim
+# never expires under a live delivery: each item of a batch still waiting after half of it
+# renews its own before it is sent.
 DEFAULT_LEASE = timedelta(minutes=2)
 
 
@@ -57,10 +65,13 @@ class CallbackDelivery:
 
     def deliver_due(self) -> DeliveryRound:
         """One round: claim what is due, send each, record each result."""
+        claimed_at = self.clock()
         with transaction(self.sessions) as session:
-            claimed = claim_due(session, self.clock(), self.batch, self.lease)
+            claimed = claim_due(session, claimed_at, self.batch, self.lease)
         delivered = failed = dead = 0
         for item in claimed:
+            if not self._still_ours(item, claimed_at):
+                continue
             outcome = self._send(item)
             if outcome == "delivered":
                 delivered += 1
@@ -69,6 +80,22 @@ class CallbackDelivery:
             else:
                 failed += 1
         return DeliveryRound(delivered, failed, dead)
+
+    def _still_ours(self, item: OutboxItem, claimed_at: datetime) -> bool:
+        """Whether this worker may send ``item`` now: at once while the batch is young; past
+        half the lease (a slow publisher ahead in the batch), only once its claim is renewed,
+        which fails when another worker took it after the lease ran out."""
+        now = self.clock()
+        if now - claimed_at < self.lease / 2:
+            return True
+        with transaction(self.sessions) as session:
+            renewed = renew_claim(session, item.id, item.next_attempt_at, now + self.lease)
+        if not renewed:
+            logger.info(
+                "callback %s: taken by another worker or finished meanwhile; not sent here",
+                item.transaction_id,
+            )
+        return renewed
 
     def _send(self, item: OutboxItem) -> str:
         status_code: int | None = None

@@ -83,10 +83,31 @@ def claim_due(session: Session, at: datetime, limit: int, lease: timedelta) -> l
     return [outbox_item(row) for row in rows]
 
 
+def renew_claim(session: Session, item_id: int, held_until: datetime, until: datetime) -> bool:
+    """Hold a claimed callback until ``until``, if it is still the claim that ended at
+    ``held_until``: False when another worker took it once that lease ran out, or it has
+    finished, and then it is not sent here."""
+    renewed = session.execute(
+        update(CallbackOutboxRow)
+        .where(
+            CallbackOutboxRow.id == item_id,
+            CallbackOutboxRow.status == CallbackStatus.PENDING.value,
+            CallbackOutboxRow.next_attempt_at == held_until,
+        )
+        .values(next_attempt_at=until)
+    )
+    return bool(renewed.rowcount)  # type: ignore[attr-defined]
+
+
 def record_delivered(session: Session, item_id: int, at: datetime, status_code: int) -> None:
+    """A 2xx answer: the callback is delivered, even if it was dead-lettered meanwhile (the
+    publisher has it); delivered once is delivered, another worker's answer changes nothing."""
     session.execute(
         update(CallbackOutboxRow)
-        .where(CallbackOutboxRow.id == item_id)
+        .where(
+            CallbackOutboxRow.id == item_id,
+            CallbackOutboxRow.status != CallbackStatus.DELIVERED.value,
+        )
         .values(
             status=CallbackStatus.DELIVERED.value,
             attempts=CallbackOutboxRow.attempts + 1,
@@ -107,7 +128,9 @@ def record_failure(
     status_code: int | None,
     error: str,
 ) -> None:
-    """A failed attempt: tried again at ``retry_at``, or dead when it is None."""
+    """A failed attempt: tried again at ``retry_at``, or dead when it is None. Only a pending
+    callback takes it: a late failure never turns one another worker delivered into a dead
+    letter."""
     values: dict[str, object] = {
         "attempts": CallbackOutboxRow.attempts + 1,
         "last_status_code": status_code,
@@ -118,7 +141,12 @@ def record_failure(
     else:
         values["next_attempt_at"] = retry_at
     session.execute(
-        update(CallbackOutboxRow).where(CallbackOutboxRow.id == item_id).values(**values)
+        update(CallbackOutboxRow)
+        .where(
+            CallbackOutboxRow.id == item_id,
+            CallbackOutboxRow.status == CallbackStatus.PENDING.value,
+        )
+        .values(**values)
     )
     if retry_at is None:
         redact_if_erased(session, item_id)
