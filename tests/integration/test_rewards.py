@@ -134,6 +134,19 @@ def test_a_callback_url_httpx_cannot_send_costs_the_user_nothing(
     assert "callback not queued" in caplog.text
 
 
+def test_a_reward_of_hundreds_of_millions_of_points_is_recorded_and_reversed(
+    runtime: Runtime, publisher: App, user: User
+) -> None:
+    # A $150 complete at 1,000,000 points per USD and 70 %: NUMERIC(12,4) refused it.
+    large = Reward(RewardKind.COMPLETE, Decimal("105.00"), Decimal(105_000_000))
+    assert record(runtime, publisher, user, large, "c5")
+    reverse_complete(runtime.sessions, "c5", "client rejected", lambda: T0)
+    with runtime.sessions() as session:
+        entries = user_entries(session, user.id)
+    assert [entry.reward.value for entry in entries] == [Decimal(105_000_000), -105_000_000]
+    assert callback_query(runtime, "c5")["val"] == ["105000000"]
+
+
 def test_only_a_recorded_complete_can_be_reversed(
     runtime: Runtime, publisher: App, user: User
 ) -> None:

@@ -18,7 +18,9 @@ _COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 # Client API §1.2: user ids are at most 65 characters; an app name is for people.
 MAX_NAME_LENGTH = 200
 MAX_TOKEN_LENGTH = 64
-# Amounts are stored as NUMERIC(12, 4): eight digits before the point.
+# A setting's amount: eight digits before the point. Money is stored with fourteen
+# (NUMERIC(18, 4)), so a reward of the largest factor with the largest bonus still fits for
+# any CPI under $90,000.
 MAX_AMOUNT = Decimal(10) ** 8
 
 

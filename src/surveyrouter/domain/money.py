@@ -20,6 +20,10 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from surveyrouter.domain.apps import Currency
 
 CENT = Decimal("0.01")
+# No survey pays more for a complete; an exchange's price above it is a broken payload. It keeps
+# every reward the app settings allow (a factor under 10^8, a bonus up to 1000 %) under the
+# store's 10^14 (column_types.Money).
+MAX_CPI_USD = Decimal(10_000)
 _WHOLE = Decimal(1)
 # Products are exact (an amount too long for 28 digits raises rather than rounds), so the only
 # rounding is the explicit quantize to what is paid. Own contexts: a caller's never applies.

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 MONEY_SCALE = 4
+MONEY_PRECISION = 18  # PostgreSQL's NUMERIC(18,4): amounts below 10^14 (migration 0019)
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 # JSONB on PostgreSQL (indexable, compact); SQLite's JSON is text underneath.
@@ -24,25 +25,25 @@ JsonText = JSON()
 class Money(TypeDecorator[Decimal]):
     """A Decimal amount with four decimal places; floats are refused.
 
-    PostgreSQL stores NUMERIC(12,4). SQLite has no exact decimal type (its NUMERIC affinity turns
+    PostgreSQL stores NUMERIC(18,4). SQLite has no exact decimal type (its NUMERIC affinity turns
     values into binary floats), so there the column holds the amount in 1/10000 units as an
     integer, which still sorts and compares correctly in SQL.
     """
 
-    impl = Numeric(12, MONEY_SCALE, asdecimal=True)
+    impl = Numeric(MONEY_PRECISION, MONEY_SCALE, asdecimal=True)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
-        return dialect.type_descriptor(Numeric(12, MONEY_SCALE, asdecimal=True))
+        return dialect.type_descriptor(Numeric(MONEY_PRECISION, MONEY_SCALE, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | int | None:
         if value is None:
             return None
         if not isinstance(value, Decimal):
             raise TypeError(f"money must be a Decimal, got {type(value).__name__}")
-        # Rounds half away from zero, as PostgreSQL does when a NUMERIC(12,4) takes more places.
+        # Rounds half away from zero, as PostgreSQL does when a NUMERIC(18,4) takes more places.
         amount = value.quantize(_QUANTUM, rounding=ROUND_HALF_UP)
         if dialect.name == "sqlite":
             return int(amount.scaleb(MONEY_SCALE))

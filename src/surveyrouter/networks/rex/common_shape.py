@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from surveyrouter.domain.money import MAX_CPI_USD
 from surveyrouter.domain.opportunity import (
     Cell,
     CellKind,
@@ -44,7 +45,6 @@ STATUS_BY_NAME: dict[str, OpportunityStatus] = {
 }
 DEVICE_BY_NAME: dict[str, Device] = {d.value: d for d in Device}
 KIND_BY_NAME: dict[str, CellKind] = {k.value: k for k in CellKind if k is not CellKind.UNKNOWN}
-_MAX_CPI = Decimal("99999999.9999")
 # RFC 3339 as REX writes it; other spellings the wire models accept take their path.
 _TIMESTAMP = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z", re.ASCII
@@ -294,7 +294,7 @@ def _cpi(raw: int | float) -> Decimal:
         cpi = Decimal(repr(raw))  # the shortest decimal that reads back as this float
     else:
         raise _Uncommon
-    if not 0 <= cpi <= _MAX_CPI:
+    if not 0 <= cpi <= MAX_CPI_USD:
         raise _Uncommon
     return cpi
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from surveyrouter.domain.money import MAX_CPI_USD
+
 logger = logging.getLogger(__name__)
 
 _already_logged: set[tuple[str, str]] = set()
@@ -99,9 +101,8 @@ class RexOpportunity(WireModel):
     status: str
     length_of_interview: int
     incidence_rate: int
-    # Bounded by what the store keeps exactly (NUMERIC(12,4)); a price outside is a broken
-    # payload for that one opportunity, not a failed batch.
-    cost_per_interview: Decimal = Field(ge=0, le=Decimal("99999999.9999"))
+    # A price outside is a broken payload for that one opportunity, not a failed batch.
+    cost_per_interview: Decimal = Field(ge=0, le=MAX_CPI_USD)
     completes: int | None = None
     project_id: int | None = None
     group_id: int | None = None

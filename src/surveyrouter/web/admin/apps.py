@@ -236,7 +236,8 @@ CREATE_GROUP = tuple(FIELDS[name] for name in CREATE_FIELDS)
 
 # Kept as typed: a symbol's spaces are part of it ("{value} Points").
 _UNSTRIPPED = frozenset({"currency_symbol"})
-# What a money column holds: NUMERIC(12, 4) (more would fail on the way in, not be refused).
+# What an app's money setting may hold: eight digits before the point, four after
+# (domain.apps.MAX_AMOUNT; more is refused here, in the form's words).
 _MONEY = frozenset({"revenue_share", "currency_factor", "screenout_reward", "start_bonus_reward"})
 _MONEY_LIMIT = Decimal(10) ** (12 - MONEY_SCALE) - Decimal(1).scaleb(-MONEY_SCALE)
 

@@ -57,7 +57,7 @@ ORDERS = (
     (OpportunityOrder.CPI, "Highest CPI first"),
     (OpportunityOrder.LOI, "Shortest LOI first"),
 )
-# Bounds that keep every value inside its column (NUMERIC(12,4), BIGINT) on both databases.
+# Bounds that keep every value inside its column (money, BIGINT) on both databases.
 _WHOLE = re.compile(r"[0-9]{1,18}")
 _AMOUNT = re.compile(r"[0-9]{1,8}(?:\.[0-9]{1,4})?|\.[0-9]{1,4}")
 _SMALL = re.compile(r"[0-9]{1,6}")

@@ -571,6 +571,20 @@ def test_non_numeric_cost_per_interview_is_invalid_and_named(
         parse_opportunity(sample)
 
 
+@pytest.mark.parametrize("cpi", [-0.01, 10_000.01, "250000"])
+def test_a_price_below_nothing_or_above_any_surveys_is_invalid_and_named(
+    sample: dict[str, Any], cpi: Any
+) -> None:
+    sample["cost_per_interview"] = cpi
+    with pytest.raises(InvalidOpportunity, match=r"13231.*\bcost_per_interview\b"):
+        parse_opportunity(sample)
+
+
+def test_the_highest_price_a_survey_may_pay_is_read(sample: dict[str, Any]) -> None:
+    sample["cost_per_interview"] = 10_000
+    assert parse_opportunity(sample).cpi == Decimal(10_000)
+
+
 def test_invalid_opportunity_is_a_value_error() -> None:
     assert issubclass(InvalidOpportunity, ValueError)
 
