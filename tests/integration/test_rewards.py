@@ -9,6 +9,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from surveyrouter.bootstrap import Runtime
@@ -145,6 +146,30 @@ def test_a_reward_of_hundreds_of_millions_of_points_is_recorded_and_reversed(
         entries = user_entries(session, user.id)
     assert [entry.reward.value for entry in entries] == [Decimal(105_000_000), -105_000_000]
     assert callback_query(runtime, "c5")["val"] == ["105000000"]
+
+
+def test_what_goes_with_a_reversal_commits_with_it_or_neither_does(
+    runtime: Runtime, publisher: App, user: User
+) -> None:
+    record(runtime, publisher, user, COMPLETE, "c6")
+
+    def fails(_session: Session) -> None:
+        raise RuntimeError("the activity record could not be written")
+
+    with pytest.raises(RuntimeError):
+        reverse_complete(runtime.sessions, "c6", "client rejected", lambda: T0, along=fails)
+    with runtime.sessions() as session:
+        assert [entry.transaction_id for entry in user_entries(session, user.id)] == ["c6"]
+        assert get_callback(session, "rc6") is None
+
+    written: list[str] = []
+    reverse_complete(
+        runtime.sessions, "c6", "client rejected", lambda: T0, along=lambda _s: written.append("1")
+    )
+    reverse_complete(
+        runtime.sessions, "c6", "client rejected", lambda: T0, along=lambda _s: written.append("2")
+    )
+    assert written == ["1"]  # the replay reverses nothing, so nothing goes with it
 
 
 def test_only_a_recorded_complete_can_be_reversed(

@@ -164,10 +164,14 @@ def reverse_complete(
     transaction_id: str,
     reason: str,
     clock: Callable[[], datetime],
+    *,
+    along: Callable[[Session], None] | None = None,
 ) -> Recorded:
     """Reverse the complete ``transaction_id``: a negative entry with its own transaction id
     and a RECONCILIATION callback whose REF is the original (client API §3.7). Reversing it
-    again changes nothing. Raises ``TransactionNotFound`` or ``NotReconcilable``."""
+    again changes nothing. ``along`` writes what goes with a reversal made now (the
+    dashboard's activity record) in its transaction, so the two commit together. Raises
+    ``TransactionNotFound`` or ``NotReconcilable``."""
     if not reason.strip():
         raise ValueError("a reversal needs a reason")
     with transaction(sessions) as session:
@@ -183,7 +187,7 @@ def reverse_complete(
         # A complete's transaction id is its click's id: the reversal carries the click's
         # custom tags too, so a publisher attributing by tag can match the two.
         click = get_click(session, transaction_id)
-        return record_reward(
+        recorded = record_reward(
             session,
             app,
             user_by_id(session, original.user_id),
@@ -194,6 +198,9 @@ def reverse_complete(
             reason=reason.strip(),
             extra_parameters=None if click is None else click.tags,
         )
+        if recorded.recorded and along is not None:
+            along(session)
+        return recorded
 
 
 def _reversal_id(transaction_id: str) -> str:

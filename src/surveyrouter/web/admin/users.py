@@ -121,17 +121,19 @@ def post_reverse(
     if entry.reward.kind is not RewardKind.COMPLETE:
         kind = entry.reward.kind.value
         raise AdminProblem(400, f"{transaction_id} is a {kind}: only a complete is reversed.")
+
+    def recorded_with_it(session: Session) -> None:
+        detail = f"reversed complete {transaction_id}: {reason}"
+        record(session, operator, ActionKind.USER_REVERSE, user_subject(user), detail)
+
     try:
-        result = reverse_complete(runtime.sessions, transaction_id, reason, utc_now)
+        result = reverse_complete(
+            runtime.sessions, transaction_id, reason, utc_now, along=recorded_with_it
+        )
     except TransactionNotFound:
         raise AdminProblem(404, f"There is no ledger entry {transaction_id!r}.") from None
     except (NotReconcilable, ValueError) as error:
         raise AdminProblem(400, str(error)) from None
-    if result.recorded:
-        # The reversal commits in its own transaction (services.rewards); its record follows.
-        with transaction(runtime.sessions) as session:
-            detail = f"reversed complete {transaction_id}: {reason}"
-            record(session, operator, ActionKind.USER_REVERSE, user_subject(user), detail)
     return _back(user, "reversed" if result.recorded else "reversed-already", tx=transaction_id)
 
 
