@@ -62,15 +62,17 @@ class DatabaseProbe:
         here = asyncio.get_running_loop()
         now = here.time()
         pending = self._pending
-        out = pending is not None and not pending.done() and pending.get_loop() is here
-        if out and now - self._started >= self._timeout_s:
-            assert pending is not None
+        if pending is not None and not pending.done() and pending.get_loop() is here:
+            if now - self._started < self._timeout_s:
+                return await self._answer(pending, now)
             self._abandoned.add(pending)
             pending.add_done_callback(self._abandoned.discard)
-            out = False
-        if not out or pending is None:
-            pending = self._pending = asyncio.create_task(self._ask())
-            self._started = now
+        pending = self._pending = asyncio.create_task(self._ask())
+        self._started = now
+        return await self._answer(pending, now)
+
+    async def _answer(self, pending: asyncio.Task[bool], now: float) -> bool:
+        """``pending``'s answer, or False once ``timeout_s`` has passed since it started."""
         try:
             # Shielded: a check whose caller went away does not cancel the others' answer.
             return await asyncio.wait_for(

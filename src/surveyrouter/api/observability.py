@@ -263,15 +263,15 @@ class RequestObservation:
                 raise
             if unavailable:  # an outage, not a bug: the caller may retry
                 code, msg = 503, "the database is not answering; retry shortly"
+                retry = [(b"retry-after", RETRY_AFTER_SECONDS)]
             else:
-                code, msg = 500, "internal server error"
+                code, msg, retry = 500, "internal server error", []
             body = json.dumps(error_body(code, msg, trace_id)).encode()
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", b"%d" % len(body)),
+                *retry,
             ]
-            if unavailable:
-                headers.append((b"retry-after", RETRY_AFTER_SECONDS))
             await send_with_trace_id(
                 {"type": "http.response.start", "status": code, "headers": headers}
             )

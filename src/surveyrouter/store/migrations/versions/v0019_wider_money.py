@@ -36,22 +36,22 @@ MONEY_COLUMNS = (
 )
 
 
-def _retype(precision: int) -> None:
+def _retype(precision: int, to: int) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return  # SQLite stores money as an integer of 1/10000 units (column_types.Money)
     for table, column, nullable in MONEY_COLUMNS:
         op.alter_column(
             table,
             column,
-            type_=sa.Numeric(precision, 4),
-            existing_type=sa.Numeric(12 if precision == 18 else 18, 4),
+            type_=sa.Numeric(to, 4),
+            existing_type=sa.Numeric(precision, 4),
             existing_nullable=nullable,
         )
 
 
 def upgrade() -> None:
-    _retype(18)
+    _retype(12, to=18)
 
 
 def downgrade() -> None:
-    _retype(12)
+    _retype(18, to=12)
