@@ -198,6 +198,53 @@ def test_an_import_replaces_the_answers_it_names_and_keeps_the_others(
     assert after["answers"]["pets"] == ("201901", "201902")
 
 
+def test_imported_answers_do_not_count_toward_the_start_bonus_the_users_own_do(
+    runtime: Runtime,
+) -> None:
+    bonus_app = create_publisher_app(
+        runtime.sessions,
+        now,
+        {
+            "name": "Bonus Quiz",
+            "api_token": "bonus-quiz-api-token-1",
+            "s2s_token": "bonus-quiz-s2s-token-1",
+            "start_bonus_reward": Decimal(50),
+            "start_bonus_questions": 2,
+        },
+    )
+    assert bonus_app.id is not None
+    client_headers = {"X-Api-Token": "bonus-quiz-api-token-1", "X-User-Id": "user-1"}
+
+    def bonuses() -> list[Decimal]:
+        with runtime.sessions() as session:
+            found = find_user(session, bonus_app.id, "user-1")  # type: ignore[arg-type]
+            assert found is not None
+            return [e.reward.value for e in user_entries(session, found.id)]
+
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(base_url=url, headers={"X-S2S-Token": "bonus-quiz-s2s-token-1"}) as s2s,
+        httpx.Client(base_url=url, headers=client_headers) as wall,
+    ):
+        import_users(s2s, user())  # the standard profile and employment_status: four answers
+        listed = wall.get("/v1/client/actions").json()["data"]
+        assert listed["start_bonus"] == {"reward": "50"}  # none of the four is the user's
+        assert bonuses() == []
+
+        # The user answers gender as imported: now it is theirs. Importing it again keeps it so.
+        answered = wall.post("/v1/client/networks/0/questions/gender", json={"answers": ["2"]})
+        assert answered.status_code == 200, answered.text
+        import_users(s2s, user())
+        assert bonuses() == []
+
+        answered = wall.post(
+            "/v1/client/networks/0/questions/employment_status", json={"answers": ["200102"]}
+        )
+        assert answered.status_code == 200, answered.text
+        assert bonuses() == [Decimal(50)]
+        assert wall.get("/v1/client/actions").json()["data"]["start_bonus"] is None
+
+
 @pytest.mark.parametrize(
     ("changes", "problems"),
     [

@@ -216,7 +216,7 @@ class SurveyOffers:
         start_bonus = app.start_bonus_reward if bonus_open else None
         if restriction is not None:
             return ActionsResult(not user.entered_survey, start_bonus, restriction, (), None)
-        in_bonus = bonus_open and state.answered_count < app.start_bonus_questions
+        in_bonus = bonus_open and state.bonus_progress < app.start_bonus_questions
         standard = self._pending_standard(state, context.country)
         if standard is not None:
             question = AskedQuestion(LIBRARY_NETWORK_ID, standard, True, in_bonus, 0.0, 1)

@@ -16,7 +16,7 @@ from surveyrouter.services.rewards import (
     start_bonus_paid,
     start_bonus_transaction_id,
 )
-from surveyrouter.store.answers import put_answer, put_skip, user_answers
+from surveyrouter.store.answers import own_answer_count, put_answer, put_skip, user_answers
 from surveyrouter.store.db import transaction
 
 
@@ -56,7 +56,7 @@ def _pay_start_bonus(
     session: Session, app: App, user: User, at: datetime, ip_address: str | None, tags: Tags
 ) -> None:
     transaction_id = start_bonus_transaction_id(user.id)
-    answered = sum(1 for answer in user_answers(session, user.id).values() if not answer.skipped)
+    answered = own_answer_count(user_answers(session, user.id).values())
     bonus = reward_start_bonus(
         app.start_bonus_reward,
         app.currency,

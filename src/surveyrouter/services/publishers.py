@@ -264,7 +264,9 @@ def import_users(
     transaction of its own: created on first sight, country, main language (the first of
     ``languages``) and username set, and each answer the import names replaces the stored one
     (§2.8: "always send a fully updated profile"). Answers it does not name are kept. An
-    import pays no start bonus: that rewards a user answering, not a publisher's data.
+    import pays no start bonus, and its answers do not count toward one: the bonus rewards
+    questions the user answers, not a publisher's data (``own_answer_count``). An imported
+    answer the user already gave, with the same values, stays the user's.
 
     The same uid twice in one import is written twice, the later last. Importing again is
     safe: the same profile stores the same thing.
@@ -291,8 +293,12 @@ def _write_profile(session: Session, app_id: int, profile: CheckedProfile, at: d
         language=profile.language,
         username=profile.username,
     )
+    stored = user_answers(session, user.id)
     for key, values in profile.answers.items():
-        put_answer(session, user.id, key, values, at)
+        kept = stored.get(key)
+        if kept is not None and not kept.skipped and kept.values == values:
+            continue
+        put_answer(session, user.id, key, values, at, imported=True)
 
 
 def _standard(library: QuestionLibrary, attribute_id: int) -> Question:

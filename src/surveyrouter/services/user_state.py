@@ -22,7 +22,7 @@ from surveyrouter.domain.profile import Profile
 from surveyrouter.domain.profile_answers import AttributeSource, profile_from_answers
 from surveyrouter.domain.questions import Question, QuestionLibrary, QuestionNotFound
 from surveyrouter.domain.users import User
-from surveyrouter.store.answers import StoredAnswer, user_answers
+from surveyrouter.store.answers import StoredAnswer, own_answer_count, user_answers
 from surveyrouter.store.clicks import user_clicks
 from surveyrouter.store.networks import Network
 from surveyrouter.store.questions import list_network_attributes, list_question_mappings
@@ -56,8 +56,13 @@ class UserState:
 
     @property
     def answered_count(self) -> int:
-        """Questions answered (skips do not count): the start bonus's progress."""
+        """Questions answered, by the user or the publisher's import (skips do not count)."""
         return sum(1 for answer in self.answers.values() if not answer.skipped)
+
+    @property
+    def bonus_progress(self) -> int:
+        """Questions the user answered: the start bonus's progress (``own_answer_count``)."""
+        return own_answer_count(self.answers.values())
 
 
 class AttributeSources:

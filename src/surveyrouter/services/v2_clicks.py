@@ -295,7 +295,7 @@ class ClickFlow:
         with self.offers.sessions() as session:
             paid = start_bonus_paid(session, caller.user.id)
         state = self.offers.user_state(caller, context, now)
-        answered = min(state.answered_count, required)
+        answered = min(state.bonus_progress, required)
 
         def ending(redirect: Redirect) -> ClickStep:
             return ClickStep(click, None, redirect, answered, required, details)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -309,7 +310,8 @@ class LedgerEntryRow(Base):
 
 class UserAnswerRow(Base):
     """A user's answer to one profile question (``question_key``: a library question's key, or
-    a network question's), normalized as validated; or the question skipped for good."""
+    a network question's), normalized as validated; or the question skipped for good.
+    ``imported``: the publisher's profile import gave it, not the user."""
 
     __tablename__ = "user_answers"
 
@@ -317,6 +319,7 @@ class UserAnswerRow(Base):
     question_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     answer: Mapped[list[Any]]
     skipped: Mapped[bool] = mapped_column(Boolean)
+    imported: Mapped[bool] = mapped_column(Boolean, server_default=false())
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
