@@ -61,10 +61,10 @@ def callback(runtime: Runtime, tx: str) -> OutboxItem:
 
 def deliver(runtime: Runtime, *, hours_later: float = 0) -> None:
     """One round of the delivery worker, ``hours_later`` than now."""
-    with httpx.Client(timeout=5) as http:
-        CallbackDelivery(
-            runtime.sessions, http, lambda: utc_now() + timedelta(hours=hours_later)
-        ).deliver_due()
+    with CallbackDelivery(
+        runtime.sessions, lambda: utc_now() + timedelta(hours=hours_later), timeout=5
+    ) as delivery:
+        delivery.deliver_due()
 
 
 def make_dead(runtime: Runtime, receiver: Receiver) -> None:

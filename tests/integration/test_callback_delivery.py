@@ -3,6 +3,8 @@ the same signed URL every attempt, backoff, dead letters, nothing lost across a 
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,13 +12,15 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.callbacks import CallbackFacts, build_callback_url, verify_callback
 from surveyrouter.domain.money import Reward, RewardKind
 from surveyrouter.services.apps import create_app
-from surveyrouter.services.callback_delivery import CallbackDelivery
+from surveyrouter.services.callback_delivery import CallbackDelivery, DeliveryRound
 from surveyrouter.store.db import transaction
 from surveyrouter.store.outbox import (
     CallbackStatus,
@@ -30,6 +34,7 @@ from surveyrouter.workers.callbacks import callback_loop
 from surveyrouter.workers.loops import BackgroundLoops
 from tests.clock import Clock
 from tests.integration.receiver import Receiver, receiving
+from tests.integration.test_server import serving
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 SECRET = "JLOIAUNMHFli7ZJOQVEzm98rzqnm9"
@@ -83,8 +88,7 @@ def test_a_callback_that_fails_twice_is_delivered_on_the_third_attempt_with_the_
     url = signed_url(base, publisher, "tx1")
     assert enqueue(runtime, publisher, url, "tx1")
     clock = Clock(T0)
-    with httpx.Client(timeout=5) as http:
-        delivery = CallbackDelivery(runtime.sessions, http, clock)
+    with CallbackDelivery(runtime.sessions, clock, timeout=5) as delivery:
         assert delivery.deliver_due().failed == 1
         assert delivery.deliver_due().attempted == 0  # not due again yet
         clock.now += timedelta(seconds=30)
@@ -123,13 +127,13 @@ def test_pending_callbacks_survive_a_restart(
     target.failures = 1
     enqueue(runtime, publisher, signed_url(base, publisher, "tx2"), "tx2")
     clock = Clock(T0)
-    with httpx.Client(timeout=5) as http:
-        CallbackDelivery(runtime.sessions, http, clock).deliver_due()
+    with CallbackDelivery(runtime.sessions, clock, timeout=5) as delivery:
+        delivery.deliver_due()
     assert status(runtime, "tx2") is CallbackStatus.PENDING
     clock.now += timedelta(minutes=1)
     # A new process: nothing in memory, everything in the outbox.
-    with httpx.Client(timeout=5) as http:
-        assert CallbackDelivery(runtime.sessions, http, clock).deliver_due().delivered == 1
+    with CallbackDelivery(runtime.sessions, clock, timeout=5) as delivery:
+        assert delivery.deliver_due().delivered == 1
     assert status(runtime, "tx2") is CallbackStatus.DELIVERED
 
 
@@ -139,8 +143,9 @@ def test_a_worker_that_died_mid_delivery_leaves_the_callback_to_be_sent_again(
     _target, base = receiver
     enqueue(runtime, publisher, signed_url(base, publisher, "tx3"), "tx3")
     clock = Clock(T0)
-    with httpx.Client(timeout=5) as http:
-        delivery = CallbackDelivery(runtime.sessions, http, clock, lease=timedelta(minutes=2))
+    with CallbackDelivery(
+        runtime.sessions, clock, timeout=5, lease=timedelta(minutes=2)
+    ) as delivery:
         # Claimed, then the process died before sending: the claim is committed, no result.
         with transaction(runtime.sessions) as session:
             assert len(claim_due(session, clock(), 10, timedelta(minutes=2))) == 1
@@ -155,8 +160,7 @@ def test_an_unreachable_publisher_is_retried_for_24_hours_then_dead_lettered(
     enqueue(runtime, publisher, "http://127.0.0.1:9/cb?tx=tx4&hash=00", "tx4")
     clock = Clock(T0)
     attempts = 0
-    with httpx.Client(timeout=2) as http:
-        delivery = CallbackDelivery(runtime.sessions, http, clock)
+    with CallbackDelivery(runtime.sessions, clock, timeout=2) as delivery:
         while status(runtime, "tx4") is CallbackStatus.PENDING:
             result = delivery.deliver_due()
             attempts += result.attempted
@@ -221,22 +225,123 @@ def test_a_slow_batch_renews_its_claims_and_leaves_alone_what_another_worker_too
     lease = timedelta(minutes=2)
     answered: list[str] = []
 
-    def publisher_takes_70_seconds(response: httpx.Response) -> None:
+    async def publisher_takes_70_seconds(response: httpx.Response) -> None:
         answered.append(str(response.url))
         slow.now += timedelta(seconds=70)
         if len(answered) == 2:
             # tx6 was renewed before it was sent; tx7's claim from T0 has run out by now, and
             # another worker takes it.
             other.now = T0 + lease + timedelta(seconds=1)
-            with httpx.Client(timeout=5) as http:
-                taken = CallbackDelivery(runtime.sessions, http, other, lease=lease).deliver_due()
+            taken = await asyncio.to_thread(deliver_as_another_worker)
             assert taken.delivered == 1
 
-    hooks = {"response": [publisher_takes_70_seconds]}
-    with httpx.Client(timeout=5, event_hooks=hooks) as http:
-        batch = CallbackDelivery(runtime.sessions, http, slow, batch=3, lease=lease).deliver_due()
+    def deliver_as_another_worker() -> DeliveryRound:
+        with CallbackDelivery(runtime.sessions, other, timeout=5, lease=lease) as delivery:
+            return delivery.deliver_due()
+
+    with CallbackDelivery(
+        runtime.sessions,
+        slow,
+        timeout=5,
+        batch=3,
+        lease=lease,
+        concurrency=1,  # one after the other, each answer taking 70 s
+        response_hooks=[publisher_takes_70_seconds],
+    ) as delivery:
+        batch = delivery.deliver_due()
 
     assert batch.delivered == 2  # tx5 and tx6; tx7 was the other worker's by then
     sent = sorted(url.partition("tx=")[2][:3] for url in target.received)
     assert sent == ["tx5", "tx6", "tx7"]  # each once
     assert {status(runtime, tx) for tx in ("tx5", "tx6", "tx7")} == {CallbackStatus.DELIVERED}
+
+
+@pytest.fixture
+def silent_publisher() -> Iterator[str]:
+    """A publisher endpoint that takes the connection and the request and never answers."""
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        listening.listen(16)  # the kernel accepts; no one ever reads or writes
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
+
+
+def test_an_attempt_that_outlasts_its_limit_fails_and_is_retried(
+    runtime: Runtime, publisher: App, silent_publisher: str
+) -> None:
+    enqueue(runtime, publisher, f"{silent_publisher}/cb?tx=tx8&hash=00", "tx8")
+    clock = Clock(T0)
+    with CallbackDelivery(runtime.sessions, clock, timeout=30, attempt_limit=0.5) as delivery:
+        assert delivery.deliver_due().failed == 1
+    with runtime.sessions() as session:
+        item = get_callback(session, "tx8")
+    assert item is not None
+    assert (item.status, item.attempts, item.last_error) == (
+        CallbackStatus.PENDING,
+        1,
+        "no answer within 0.5 s",
+    )
+    assert item.next_attempt_at == T0 + timedelta(seconds=30)
+
+
+def test_a_publisher_that_never_answers_does_not_hold_up_the_others_callbacks(
+    runtime: Runtime,
+    publisher: App,
+    silent_publisher: str,
+    receiver: tuple[Receiver, str],
+) -> None:
+    target, base = receiver
+    for n in range(3):  # older, so first in the batch
+        enqueue(runtime, publisher, f"{silent_publisher}/cb?tx=s{n}", f"s{n}", T0)
+    enqueue(
+        runtime, publisher, signed_url(base, publisher, "tx9"), "tx9", T0 + timedelta(seconds=1)
+    )
+    clock = Clock(T0 + timedelta(seconds=2))
+    with CallbackDelivery(runtime.sessions, clock, timeout=30, attempt_limit=2) as delivery:
+        started = time.monotonic()
+        result = delivery.deliver_due()
+        took = time.monotonic() - started
+    assert (result.delivered, result.failed) == (1, 3)
+    assert [url.partition("tx=")[2][:3] for url in target.received] == ["tx9"]
+    assert took < 5, f"the round took {took:.1f} s: the silent attempts ran one after another"
+
+
+def test_only_the_answers_status_is_read_never_its_body(runtime: Runtime, publisher: App) -> None:
+    endless = FastAPI()
+
+    @endless.get("/cb")
+    def answer() -> StreamingResponse:
+        def forever() -> Iterator[bytes]:
+            while True:
+                yield b"x" * 65_536
+
+        return StreamingResponse(forever(), media_type="text/plain")
+
+    with serving(endless) as url:
+        enqueue(runtime, publisher, f"{url}/cb?tx=tx10", "tx10")
+        with CallbackDelivery(runtime.sessions, Clock(T0), attempt_limit=10) as delivery:
+            assert delivery.deliver_due().delivered == 1
+    assert status(runtime, "tx10") is CallbackStatus.DELIVERED
+
+
+def test_a_failure_after_another_worker_delivered_counts_for_nothing_and_is_no_dead_letter(
+    runtime: Runtime,
+    publisher: App,
+    receiver: tuple[Receiver, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    target, base = receiver
+    target.failures = 1
+    enqueue(runtime, publisher, signed_url(base, publisher, "tx11"), "tx11")
+
+    async def delivered_elsewhere_meanwhile(response: httpx.Response) -> None:
+        with transaction(runtime.sessions) as session:
+            item = get_callback(session, "tx11")
+            assert item is not None
+            record_delivered(session, item.id, T0, 200)
+
+    late = Clock(T0 + timedelta(days=2))  # past the retry window: this failure would be dead
+    with CallbackDelivery(
+        runtime.sessions, late, response_hooks=[delivered_elsewhere_meanwhile]
+    ) as delivery:
+        assert delivery.deliver_due().attempted == 0
+    assert status(runtime, "tx11") is CallbackStatus.DELIVERED
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]

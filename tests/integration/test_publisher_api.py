@@ -538,8 +538,7 @@ def test_erasing_redacts_the_users_finished_callbacks_and_sends_the_pending_ones
         pending = _outbox_url(runtime, "pending1")
         assert "uid=user-1" in pending
         assert "campaign=spring-anna" in pending
-        with httpx.Client(timeout=10) as http:
-            delivery = CallbackDelivery(runtime.sessions, http, now)
+        with CallbackDelivery(runtime.sessions, now) as delivery:
             assert delivery.deliver_due().delivered == 2  # pending1 and other1
         assert [url for url in receiver.received if "tx=pending1" in url] == [pending]
         # ...and redacted once it is delivered; another user's callbacks are untouched.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,11 +26,41 @@ from surveyrouter.store.outbox import (
 
 logger = logging.getLogger(__name__)
 
+# Each connect, write and read may take this long...
 DEFAULT_TIMEOUT = 10.0
-# Longer than one attempt can take (a timeout of 10 s per connect, write and read), so a claim
-# never expires under a live delivery: each item of a batch still waiting after half of it
-# renews its own before it is sent.
+# ...and a whole attempt this long: a publisher that answers a byte at a time is cut off here.
+DEFAULT_ATTEMPT_LIMIT = 30.0
+# Callbacks of one batch in flight at once, so one publisher's unreachable endpoint (each
+# attempt waiting out its connect timeout) does not hold up every other app's callbacks.
+DEFAULT_CONCURRENCY = 8
+# Longer than an attempt plus its wait for a free slot, so a claim never expires under a live
+# delivery: an item still waiting past half of it renews its own before it is sent.
 DEFAULT_LEASE = timedelta(minutes=2)
+
+# A response hook, as httpx calls it: awaited with each response before its status is read.
+ResponseHook = Callable[[httpx.Response], Any]
+
+
+class Attempt(enum.Enum):
+    DELIVERED = "delivered"
+    FAILED = "failed"  # tried again later
+    DEAD = "dead"  # the retry window has closed
+    SUPERSEDED = "superseded"  # another worker took or finished it meanwhile
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """A 2xx answer."""
+
+    status_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """Another status (``status_code``), or no answer at all (None)."""
+
+    status_code: int | None
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,49 +76,91 @@ class DeliveryRound:
 
 class CallbackDelivery:
     """Sends due callbacks: a 2xx answer delivers; anything else (another status, a timeout,
-    a refused connection) is retried with backoff until 24 h after it was written, then it is
-    a dead letter. Claims are committed before sending, results after, so a crash at any point
-    loses nothing: an unfinished claim is simply sent again when its lease ends."""
+    a refused connection, an attempt longer than ``attempt_limit`` seconds) is retried with
+    backoff until 24 h after it was written, then it is a dead letter. Claims are committed
+    before sending, results after each answer, so a crash at any point loses nothing: an
+    unfinished claim is simply sent again when its lease ends.
+
+    Up to ``concurrency`` callbacks of a batch are in flight at once, on an event loop of the
+    delivery's own (``deliver_due`` is called from one thread, the worker's); the answer's
+    body is never read, only its status. Close it (or use it as a context manager) to close
+    its connections and its loop.
+    """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        http: httpx.Client,
         clock: Callable[[], datetime],
         *,
         batch: int = 20,
         lease: timedelta = DEFAULT_LEASE,
         first_retry: timedelta = FIRST_RETRY,
+        timeout: float = DEFAULT_TIMEOUT,
+        attempt_limit: float = DEFAULT_ATTEMPT_LIMIT,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        response_hooks: Sequence[ResponseHook] = (),
     ) -> None:
         self.sessions = sessions
-        self.http = http
         self.clock = clock
         self.batch = batch
         self.lease = lease
         self.first_retry = first_retry
+        self.attempt_limit = attempt_limit
+        self.concurrency = concurrency
+        self._runner = asyncio.Runner()
+        hooks: Mapping[str, list[ResponseHook]] = {"response": list(response_hooks)}
+        # Redirects are not followed: the hash signs this URL, not wherever it points.
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, event_hooks=hooks)
+
+    def __enter__(self) -> CallbackDelivery:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._runner.run(self._http.aclose())
+        self._runner.close()
 
     def deliver_due(self) -> DeliveryRound:
-        """One round: claim what is due, send each, record each result."""
+        """One round: claim what is due, send each, record each result as it comes."""
+        outcomes = self._runner.run(self._round())
+        return DeliveryRound(
+            delivered=outcomes.count(Attempt.DELIVERED),
+            failed=outcomes.count(Attempt.FAILED),
+            dead=outcomes.count(Attempt.DEAD),
+        )
+
+    async def _round(self) -> list[Attempt]:
         claimed_at = self.clock()
+        claimed = await asyncio.to_thread(self._claim, claimed_at)
+        slots = asyncio.Semaphore(self.concurrency)
+        return list(
+            await asyncio.gather(*(self._deliver(item, claimed_at, slots) for item in claimed))
+        )
+
+    def _claim(self, claimed_at: datetime) -> list[OutboxItem]:
         with transaction(self.sessions) as session:
-            claimed = claim_due(session, claimed_at, self.batch, self.lease)
-        delivered = failed = dead = 0
-        for item in claimed:
-            if not self._still_ours(item, claimed_at):
-                continue
-            outcome = self._send(item)
-            if outcome == "delivered":
-                delivered += 1
-            elif outcome == "dead":
-                dead += 1
-            else:
-                failed += 1
-        return DeliveryRound(delivered, failed, dead)
+            return claim_due(session, claimed_at, self.batch, self.lease)
+
+    async def _deliver(
+        self, item: OutboxItem, claimed_at: datetime, slots: asyncio.Semaphore
+    ) -> Attempt:
+        async with slots:
+            if not await asyncio.to_thread(self._still_ours, item, claimed_at):
+                return Attempt.SUPERSEDED
+            answer = await self._send(item.url)
+            return await asyncio.to_thread(self._record, item, answer)
 
     def _still_ours(self, item: OutboxItem, claimed_at: datetime) -> bool:
         """Whether this worker may send ``item`` now: at once while the batch is young; past
-        half the lease (a slow publisher ahead in the batch), only once its claim is renewed,
-        which fails when another worker took it after the lease ran out."""
+        half the lease (slow publishers ahead of it in the batch), only once its claim is
+        renewed, which fails when another worker took it after the lease ran out."""
         now = self.clock()
         if now - claimed_at < self.lease / 2:
             return True
@@ -97,27 +173,47 @@ class CallbackDelivery:
             )
         return renewed
 
-    def _send(self, item: OutboxItem) -> str:
-        status_code: int | None = None
+    async def _send(self, url: str) -> _Answered | _Failed:
         try:
-            # The URL exactly as signed: httpx sends str(httpx.URL(url)), which the builder
-            # made sure is the URL itself (domain.callbacks.build_callback_url).
-            response = self.http.get(item.url)
-            status_code = response.status_code
-            error = None if response.is_success else f"HTTP {status_code}"
+            async with asyncio.timeout(self.attempt_limit):
+                # The URL exactly as signed: httpx sends str(httpx.URL(url)), which the
+                # builder made sure is the URL itself (domain.callbacks.build_callback_url).
+                async with self._http.stream("GET", url) as response:
+                    status_code = response.status_code
+        except TimeoutError:
+            return _Failed(None, f"no answer within {self.attempt_limit:g} s")
         except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}"
+            return _Failed(None, f"{type(failure).__name__}: {failure}")
+        if response.is_success:
+            return _Answered(status_code)
+        return _Failed(status_code, f"HTTP {status_code}")
+
+    def _record(self, item: OutboxItem, answer: _Answered | _Failed) -> Attempt:
         now = self.clock()
         with transaction(self.sessions) as session:
-            if error is None:
-                record_delivered(session, item.id, now, status_code or 200)
-                return "delivered"
+            if isinstance(answer, _Answered):
+                record_delivered(session, item.id, now, answer.status_code)
+                return Attempt.DELIVERED
             retry_at = next_attempt_at(
                 item.created_at, item.attempts + 1, now, first=self.first_retry
             )
-            record_failure(
-                session, item.id, now, retry_at=retry_at, status_code=status_code, error=error
+            taken = record_failure(
+                session,
+                item.id,
+                now,
+                retry_at=retry_at,
+                status_code=answer.status_code,
+                error=answer.error,
             )
+        error = answer.error
+        if not taken:
+            logger.info(
+                "callback %s: attempt %d failed (%s), but another worker finished it meanwhile",
+                item.transaction_id,
+                item.attempts + 1,
+                error,
+            )
+            return Attempt.SUPERSEDED
         if retry_at is None:
             logger.error(
                 "callback %s: dead letter after %d attempts (%s)",
@@ -126,7 +222,7 @@ class CallbackDelivery:
                 error,
                 extra={"fields": {"transaction_id": item.transaction_id, "app_id": item.app_id}},
             )
-            return "dead"
+            return Attempt.DEAD
         logger.warning(
             "callback %s: attempt %d failed (%s); next at %s",
             item.transaction_id,
@@ -134,4 +230,4 @@ class CallbackDelivery:
             error,
             retry_at.isoformat(),
         )
-        return "failed"
+        return Attempt.FAILED

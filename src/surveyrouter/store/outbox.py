@@ -127,10 +127,10 @@ def record_failure(
     retry_at: datetime | None,
     status_code: int | None,
     error: str,
-) -> None:
+) -> bool:
     """A failed attempt: tried again at ``retry_at``, or dead when it is None. Only a pending
     callback takes it: a late failure never turns one another worker delivered into a dead
-    letter."""
+    letter. True if it took."""
     values: dict[str, object] = {
         "attempts": CallbackOutboxRow.attempts + 1,
         "last_status_code": status_code,
@@ -140,7 +140,7 @@ def record_failure(
         values |= {"status": CallbackStatus.DEAD.value, "finished_at": at}
     else:
         values["next_attempt_at"] = retry_at
-    session.execute(
+    taken = session.execute(
         update(CallbackOutboxRow)
         .where(
             CallbackOutboxRow.id == item_id,
@@ -148,8 +148,11 @@ def record_failure(
         )
         .values(**values)
     )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        return False
     if retry_at is None:
         redact_if_erased(session, item_id)
+    return True
 
 
 # The callback reports a reward of a user the publisher had erased (every callback is

@@ -5,11 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import httpx
-
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.clock import utc_now
-from surveyrouter.services.callback_delivery import DEFAULT_TIMEOUT, CallbackDelivery
+from surveyrouter.services.callback_delivery import CallbackDelivery
 from surveyrouter.workers.loops import Loop
 
 # How often an idle worker looks for due callbacks; a busy one goes straight on.
@@ -18,10 +16,8 @@ IDLE_POLL_SECONDS = 1.0
 
 def callback_loop(runtime: Runtime) -> dict[str, Loop]:
     def run(stop: threading.Event) -> None:
-        # Redirects are not followed: the hash signs this URL, not wherever it points.
-        with httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False) as http:
-            first_retry = timedelta(seconds=runtime.settings.callback_first_retry_seconds)
-            delivery = CallbackDelivery(runtime.sessions, http, utc_now, first_retry=first_retry)
+        first_retry = timedelta(seconds=runtime.settings.callback_first_retry_seconds)
+        with CallbackDelivery(runtime.sessions, utc_now, first_retry=first_retry) as delivery:
             while not stop.is_set():
                 if delivery.deliver_due().attempted == 0:
                     stop.wait(IDLE_POLL_SECONDS)
