@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from surveyrouter.bootstrap import Runtime
-from surveyrouter.domain.apps import AppSettingInvalid
+from surveyrouter.domain.apps import App, AppSettingInvalid
 from surveyrouter.domain.opportunity import Device
 from surveyrouter.domain.users import respondent_id
 from surveyrouter.services.apps import (
@@ -94,6 +94,41 @@ def test_a_change_keeps_what_it_does_not_name(runtime: Runtime) -> None:
         assert get_app(session, created.id) == changed
     with pytest.raises(AppNotFound):
         change_app(runtime.sessions, clock, 999, {"name": "Ghost"})
+
+
+class RecordFailed(Exception):
+    pass
+
+
+def test_what_goes_along_with_a_new_or_changed_app_commits_with_it_or_not_at_all(
+    runtime: Runtime,
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def noted(session: Session, created: App) -> None:
+        seen.append(("created", created.name))
+
+    created = create_app(runtime.sessions, clock, {"name": "One"}, along=noted)
+    assert created.id is not None
+    assert seen == [("created", "One")]
+
+    def fails(session: Session, before: App, after: App) -> None:
+        seen.append((before.name, after.name))
+        raise RecordFailed
+
+    with pytest.raises(RecordFailed):
+        change_app(runtime.sessions, clock, created.id, {"name": "Two"}, along=fails)
+    assert seen[-1] == ("One", "Two")
+    with runtime.sessions() as session:
+        assert get_app(session, created.id).name == "One"  # the change was rolled back
+
+    def also_fails(session: Session, created: App) -> None:
+        raise RecordFailed
+
+    with pytest.raises(RecordFailed):
+        create_app(runtime.sessions, clock, {"name": "Three"}, along=also_fails)
+    with runtime.sessions() as session:
+        assert [app.name for app in list_apps(session)] == ["One"]
 
 
 def test_the_demo_app_is_created_once(runtime: Runtime) -> None:

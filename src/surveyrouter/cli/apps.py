@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.activity import record_command
@@ -32,7 +32,6 @@ from surveyrouter.services.apps import (
 )
 from surveyrouter.settings import Settings
 from surveyrouter.store.apps import AppNotFound, find_app_by_token, get_app, list_apps
-from surveyrouter.store.db import transaction
 
 apps = typer.Typer(
     help="Publisher apps: tokens, money, callbacks, redirects.", no_args_is_help=True
@@ -96,13 +95,17 @@ def _parsed(option: str, name: str, text: str) -> Any:
 def create(context: typer.Context) -> None:
     with prepared_runtime(Settings()) as runtime:
         try:
-            created = create_app(runtime.sessions, utc_now, parse_settings(context.args))
+            created = create_app(
+                runtime.sessions, utc_now, parse_settings(context.args), along=_record_create
+            )
         except AppSettingInvalid as error:
             _fail(_spelled(error))
-        with transaction(runtime.sessions) as session:
-            detail = f"created {created.name!r}"
-            record_command(session, ActionKind.APP_CREATE, app_subject(created), detail)
         _print(created)
+
+
+def _record_create(session: Session, created: App) -> None:
+    detail = f"created {created.name!r}"
+    record_command(session, ActionKind.APP_CREATE, app_subject(created), detail)
 
 
 @apps.command(name="list")
@@ -145,29 +148,26 @@ def update(
             changes = parse_settings(context.args)
             if not changes:
                 _fail("nothing to change: give settings as options")
-            with runtime.sessions() as session:
-                before = get_app(session, app_id)
-            changed = change_app(runtime.sessions, utc_now, app_id, changes)
+            changed = change_app(runtime.sessions, utc_now, app_id, changes, along=_record_update)
         except AppSettingInvalid as error:
             _fail(_spelled(error))
         except AppNotFound as error:
             _fail(str(error))
-        _record_update(runtime.sessions, changed, changed_settings(before, changed))
         _print(changed)
 
 
-def _record_update(sessions: sessionmaker[Session], app: App, names: list[str]) -> None:
+def _record_update(session: Session, before: App, after: App) -> None:
     """New credentials as a rotation (as the dashboard's), the other settings as an update;
     settings given as they were change nothing worth a record."""
+    names = changed_settings(before, after)
     rotated = [name for name in names if name in CREDENTIALS]
     updated = [name for name in names if name not in CREDENTIALS]
-    with transaction(sessions) as session:
-        if rotated:
-            detail = "rotated " + ", ".join(rotated)
-            record_command(session, ActionKind.APP_ROTATE, app_subject(app), detail)
-        if updated:
-            detail = "changed " + ", ".join(updated)
-            record_command(session, ActionKind.APP_UPDATE, app_subject(app), detail)
+    if rotated:
+        detail = "rotated " + ", ".join(rotated)
+        record_command(session, ActionKind.APP_ROTATE, app_subject(after), detail)
+    if updated:
+        detail = "changed " + ", ".join(updated)
+        record_command(session, ActionKind.APP_UPDATE, app_subject(after), detail)
 
 
 def _find(session: Session, app_id: int | None, token: str | None) -> App:

@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from surveyrouter.bootstrap import prepared_runtime
 from surveyrouter.cli.activity import record_command
@@ -21,7 +21,7 @@ from surveyrouter.domain.operators import (
     check_username,
     operator_subject,
 )
-from surveyrouter.services.operators import change_password, create_operator
+from surveyrouter.services.operators import AlongOperator, change_password, create_operator
 from surveyrouter.settings import Settings
 from surveyrouter.store.db import transaction
 from surveyrouter.store.operators import UsernameTaken, find_operator, list_operators, set_disabled
@@ -47,10 +47,15 @@ def create(
     password = _password(password_stdin)
     with prepared_runtime(Settings()) as runtime:
         try:
-            operator = create_operator(runtime.sessions, utc_now, username, password)
+            operator = create_operator(
+                runtime.sessions,
+                utc_now,
+                username,
+                password,
+                along=_recording(ActionKind.OPERATOR_CREATE, "created"),
+            )
         except (OperatorInvalid, UsernameTaken) as error:
             _fail(str(error))
-        _record(runtime.sessions, ActionKind.OPERATOR_CREATE, operator, "created")
     console.print(f"operator {operator.username} created (id {operator.id}); sign in at /admin")
 
 
@@ -77,12 +82,16 @@ def password(username: str, password_stdin: PasswordStdin = False) -> None:
     new = _password(password_stdin)
     with prepared_runtime(Settings()) as runtime:
         try:
-            changed = change_password(runtime.sessions, username, new)
+            changed = change_password(
+                runtime.sessions,
+                username,
+                new,
+                along=_recording(ActionKind.OPERATOR_PASSWORD, "set a new password"),
+            )
         except OperatorInvalid as error:
             _fail(str(error))
         if changed is None:
             _fail(f"no operator is called {username!r}")
-        _record(runtime.sessions, ActionKind.OPERATOR_PASSWORD, changed, "set a new password")
     console.print(f"password of {username} changed")
 
 
@@ -115,12 +124,13 @@ def _set_disabled(username: str, disabled: bool) -> None:
     console.print(f"{username} {'disabled' if disabled else 'enabled'}")
 
 
-def _record(
-    sessions: sessionmaker[Session], kind: ActionKind, operator: Operator, detail: str
-) -> None:
-    # The operators service commits the change in its own transaction; its record follows.
-    with transaction(sessions) as session:
+def _recording(kind: ActionKind, detail: str) -> AlongOperator:
+    """The change's activity record, written in the change's own transaction."""
+
+    def record(session: Session, operator: Operator) -> None:
         record_command(session, kind, operator_subject(operator), detail)
+
+    return record
 
 
 def _password(from_stdin: bool) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -84,8 +84,15 @@ def with_settings(app: App, changes: Mapping[str, Any]) -> App:
     )
 
 
-def create_app(sessions: sessionmaker[Session], clock: Clock, settings: Mapping[str, Any]) -> App:
-    """Create an app from ``settings`` (``name`` required); tokens not given are generated."""
+def create_app(
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    settings: Mapping[str, Any],
+    *,
+    along: Callable[[Session, App], None] | None = None,
+) -> App:
+    """Create an app from ``settings`` (``name`` required); tokens not given are generated.
+    ``along`` writes what goes with the new app (its activity record) in its transaction."""
     if not settings.get("name"):
         raise AppSettingInvalid("name", "is required")
     credentials = {**new_tokens(), **{k: settings[k] for k in _TOKEN_SETTINGS if k in settings}}
@@ -94,16 +101,28 @@ def create_app(sessions: sessionmaker[Session], clock: Clock, settings: Mapping[
         {k: v for k, v in settings.items() if k not in _TOKEN_SETTINGS and k != "name"},
     )
     with transaction(sessions) as session:
-        return insert_app(session, app, clock())
+        created = insert_app(session, app, clock())
+        if along is not None:
+            along(session, created)
+        return created
 
 
 def change_app(
-    sessions: sessionmaker[Session], clock: Clock, app_id: int, changes: Mapping[str, Any]
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    app_id: int,
+    changes: Mapping[str, Any],
+    *,
+    along: Callable[[Session, App, App], None] | None = None,
 ) -> App:
-    """Apply ``changes`` to the stored app ``app_id`` (raises ``AppNotFound``)."""
+    """Apply ``changes`` to the stored app ``app_id`` (raises ``AppNotFound``). ``along`` is
+    given the app before and after, to write what goes with the change in its transaction."""
     with transaction(sessions) as session:
-        app = with_settings(get_app(session, app_id), changes)
-        return update_app(session, app, clock())
+        before = get_app(session, app_id)
+        changed = update_app(session, with_settings(before, changes), clock())
+        if along is not None:
+            along(session, before, changed)
+        return changed
 
 
 def ensure_demo_app(sessions: sessionmaker[Session], clock: Clock) -> tuple[App, bool]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -68,18 +69,35 @@ class SignedIn:
     session: OperatorSession
 
 
+# Writes what goes with a change to an operator account (its activity record), in the
+# change's own transaction.
+AlongOperator = Callable[[Session, Operator], None]
+
+
 def create_operator(
-    sessions: sessionmaker[Session], clock: Clock, username: str, password: str
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    username: str,
+    password: str,
+    *,
+    along: AlongOperator | None = None,
 ) -> Operator:
     """Raises ``OperatorInvalid`` for a bad name or password, ``UsernameTaken``."""
     name = check_username(username)
     hashed = _hasher.hash(check_password(password))
     with transaction(sessions) as session:
-        return insert_operator(session, name, hashed, clock())
+        created = insert_operator(session, name, hashed, clock())
+        if along is not None:
+            along(session, created)
+        return created
 
 
 def change_password(
-    sessions: sessionmaker[Session], username: str, password: str
+    sessions: sessionmaker[Session],
+    username: str,
+    password: str,
+    *,
+    along: AlongOperator | None = None,
 ) -> Operator | None:
     """The operator whose password is now ``password``; None when no one is called
     ``username``."""
@@ -88,8 +106,11 @@ def change_password(
         found = find_operator(session, check_username(username))
         if found is None:
             return None
-        set_password_hash(session, found[0].id, hashed)
-        return found[0]
+        operator = found[0]
+        set_password_hash(session, operator.id, hashed)
+        if along is not None:
+            along(session, operator)
+        return operator
 
 
 def sign_in(

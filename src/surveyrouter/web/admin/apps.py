@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from surveyrouter.api.dependencies import RuntimeDep
@@ -28,7 +29,6 @@ from surveyrouter.services.apps import app_document, change_app, create_app, new
 from surveyrouter.services.callers import AppsByToken
 from surveyrouter.store.apps import AppNotFound, get_app, list_apps
 from surveyrouter.store.column_types import MONEY_SCALE
-from surveyrouter.store.db import transaction
 from surveyrouter.web.admin.activity import record
 from surveyrouter.web.admin.auth import AdminProblem, CheckedForm, OperatorDep
 from surveyrouter.web.admin.ids import stored_id
@@ -260,8 +260,14 @@ def apps_page(request: Request, runtime: RuntimeDep, operator: OperatorDep) -> H
 def post_app(
     request: Request, runtime: RuntimeDep, operator: OperatorDep, form: CheckedForm
 ) -> Response:
+    def recorded(session: Session, created: App) -> None:
+        detail = f"created {created.name!r}"
+        record(session, operator, ActionKind.APP_CREATE, app_subject(created), detail)
+
     try:
-        created = create_app(runtime.sessions, utc_now, _changes(form, CREATE_FIELDS))
+        created = create_app(
+            runtime.sessions, utc_now, _changes(form, CREATE_FIELDS), along=recorded
+        )
     except AppSettingInvalid as error:
         return _list_page(
             request,
@@ -270,7 +276,6 @@ def post_app(
             values={**_new_app_values(), **_typed(form, CREATE_FIELDS)},
             refused=error,
         )
-    _record(runtime, operator, ActionKind.APP_CREATE, created, f"created {created.name!r}")
     return RedirectResponse(f"/admin/apps/{created.id}?notice=Created", 303)
 
 
@@ -291,8 +296,17 @@ def post_app_settings(
     request: Request, runtime: RuntimeDep, operator: OperatorDep, form: CheckedForm, app_id: str
 ) -> Response:
     app = _stored(runtime, app_id)
+
+    def recorded(session: Session, before: App, after: App) -> None:
+        was, now = _values(before), _values(after)
+        names = [name for name in EDIT_FIELDS if was[name] != now[name]]
+        if names:
+            detail = "changed " + ", ".join(names)
+            record(session, operator, ActionKind.APP_UPDATE, app_subject(after), detail)
+
     try:
-        changed = change_app(runtime.sessions, utc_now, _id(app), _changes(form, EDIT_FIELDS))
+        changes = _changes(form, EDIT_FIELDS)
+        change_app(runtime.sessions, utc_now, _id(app), changes, along=recorded)
         _forget_cached_apps(request)
     except AppNotFound as error:
         raise AdminProblem(404, _sentence(str(error))) from None
@@ -304,10 +318,6 @@ def post_app_settings(
             values={**_values(app), **_typed(form, EDIT_FIELDS)},
             refused=error,
         )
-    before, after = _values(app), _values(changed)
-    names = [name for name in EDIT_FIELDS if before[name] != after[name]]
-    if names:
-        _record(runtime, operator, ActionKind.APP_UPDATE, changed, "changed " + ", ".join(names))
     return RedirectResponse(f"/admin/apps/{_id(app)}?notice=Saved", 303)
 
 
@@ -326,24 +336,19 @@ def post_rotate(
             "working, then rotate.",
             status_code=400,
         )
+
+    def recorded(session: Session, before: App, after: App) -> None:
+        detail = "rotated the API token, the server-to-server token and the secret"
+        record(session, operator, ActionKind.APP_ROTATE, app_subject(after), detail)
+
     try:
-        rotated = change_app(runtime.sessions, utc_now, _id(app), new_tokens())
+        change_app(runtime.sessions, utc_now, _id(app), new_tokens(), along=recorded)
         _forget_cached_apps(request)
     except AppNotFound as error:
         raise AdminProblem(404, _sentence(str(error))) from None
     except AppSettingInvalid as error:  # a new token another app holds: as good as never
         return _app_page(request, operator, app, values=_values(app), refused=error)
-    detail = "rotated the API token, the server-to-server token and the secret"
-    _record(runtime, operator, ActionKind.APP_ROTATE, rotated, detail)
     return RedirectResponse(f"/admin/apps/{_id(app)}?notice=Rotated", 303)
-
-
-def _record(
-    runtime: Runtime, operator: OperatorSession, kind: ActionKind, app: App, detail: str
-) -> None:
-    # The apps service commits the change in its own transaction; its record follows.
-    with transaction(runtime.sessions) as session:
-        record(session, operator, kind, app_subject(app), detail)
 
 
 def _forget_cached_apps(request: Request) -> None:
