@@ -468,7 +468,8 @@ HOST_PAGE = """<!doctype html>
   window.addEventListener("message", (event) => {
     if (event.data && event.data.type === "hook") {
       const wall = document.getElementById("wall").contentWindow;
-      window.received.push({ name: event.data.name, fromWall: event.source === wall });
+      window.received.push(
+        { name: event.data.name, args: event.data.args, fromWall: event.source === wall });
     }
   });
 </script>"""
@@ -540,7 +541,15 @@ def test_in_an_iframe_the_survey_opens_once_in_a_tab_and_the_hooks_reach_the_hos
         framed = next(frame for frame in tab.page.frames if frame is not tab.page.main_frame)
         assert "/offerwall?" in framed.url
         assert earned(wall_server, uid) == [(RewardKind.COMPLETE, value)]
+        # The result page's hook stays in the survey's tab; the frame learns the outcome
+        # from the server and tells the host, once.
+        tab.page.wait_for_function(
+            f"() => window.received.some((hook) => hook.name === {COMPLETE!r})", timeout=20_000
+        )
+        tab.page.wait_for_timeout(5_000)  # a watch that went on would tell it again
         received = tab.page.evaluate("() => window.received")
     assert [hook["name"] for hook in received][:2] == [INIT, START]
     assert all(hook["fromWall"] for hook in received)
+    completes = [hook for hook in received if hook["name"] == COMPLETE]
+    assert [hook["args"] for hook in completes] == [[{"reward": float(value)}]]
     assert tab.errors == []

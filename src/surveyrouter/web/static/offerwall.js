@@ -317,12 +317,60 @@
     if (step.answer_question) return showClickQuestion(clickId, step, survey);
     const redirect = step.redirect;
     if (!redirect) return load();
-    if (redirect.type === "survey") return enterSurvey(clickId, redirect.url);
+    if (redirect.type === "survey") return enterSurvey(clickId, redirect.url, survey.id);
     if (redirect.type === "start_bonus") return showStartBonus(survey.value);
     return showUnavailable();
   }
 
-  function enterSurvey(clickId, link) {
+  // The survey's tab ends on our result page, whose hook no host hears: the tab has no
+  // opener, and a frame's storage is partitioned from a tab's. So the frame asks the server
+  // how the survey went and tells the host itself, as the result page would have.
+  const WATCH_EVERY_MS = 4000;
+  const WATCH_FOR_MS = 2 * 60 * 60 * 1000;
+  const OUTCOME_HOOKS = {
+    COMPLETE: "offerwall-surveys:survey.complete",
+    SCREENOUT: "offerwall-surveys:survey.screenout",
+  };
+  let watching = null;
+
+  function watchOutcome(surveyId) {
+    // History names a survey by its opportunity id, the v2 id's part after the network's.
+    const opportunity = Number(String(surveyId).split("-").pop());
+    if (!Number.isInteger(opportunity)) return;
+    stopWatching();
+    const until = Date.now() + WATCH_FOR_MS;
+    const check = async () => {
+      if (Date.now() > until) return stopWatching();
+      if (document.visibilityState === "hidden") return;
+      let events;
+      try {
+        events = await api("GET", "/v1/client/user/history", { query: { filter: "surveys" } });
+      } catch {
+        return; // asked again at the next tick
+      }
+      // One event per survey, and a survey is taken once: its event is this visit's.
+      const event = events.find((each) => each.survey_id === opportunity);
+      if (!event || event.type === "OPEN" || watching?.opportunity !== opportunity) return;
+      stopWatching();
+      memory.remove(keys.openClick);
+      const name = OUTCOME_HOOKS[event.type];
+      if (name) hook(name, [{ reward: Number(event.user_value ?? 0) }]);
+      load();
+    };
+    watching = { opportunity, timer: setInterval(check, WATCH_EVERY_MS), check };
+    document.addEventListener("visibilitychange", check);
+    window.addEventListener("focus", check);
+  }
+
+  function stopWatching() {
+    if (!watching) return;
+    clearInterval(watching.timer);
+    document.removeEventListener("visibilitychange", watching.check);
+    window.removeEventListener("focus", watching.check);
+    watching = null;
+  }
+
+  function enterSurvey(clickId, link, surveyId) {
     memory.set(keys.openClick, { id: clickId });
     hook("offerwall-surveys:survey.start", [{ clickId, link }]);
     showLoading();
@@ -335,6 +383,7 @@
       const opened = framed ? window.open(link, "_blank") : null;
       if (opened) {
         opened.opener = null;
+        watchOutcome(surveyId);
         load();
       } else {
         location.assign(link);
