@@ -548,6 +548,10 @@ def test_in_an_iframe_the_survey_opens_once_in_a_tab_and_the_hooks_reach_the_hos
         )
         tab.page.wait_for_timeout(5_000)  # a watch that went on would tell it again
         received = tab.page.evaluate("() => window.received")
+        # The frame never left the wall: reloaded, it does not ask why the user left.
+        framed.goto(framed.url)
+        wall.locator('#view[data-view="surveys"]').wait_for()
+        assert wall.locator("#leave-dialog").count() == 0
     assert [hook["name"] for hook in received][:2] == [INIT, START]
     assert all(hook["fromWall"] for hook in received)
     completes = [hook for hook in received if hook["name"] == COMPLETE]

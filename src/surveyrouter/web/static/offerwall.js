@@ -352,7 +352,6 @@
       const event = events.find((each) => each.survey_id === opportunity);
       if (!event || event.type === "OPEN" || watching?.opportunity !== opportunity) return;
       stopWatching();
-      memory.remove(keys.openClick);
       const name = OUTCOME_HOOKS[event.type];
       if (name) hook(name, [{ reward: Number(event.user_value ?? 0) }]);
       load();
@@ -383,6 +382,8 @@
       const opened = framed ? window.open(link, "_blank") : null;
       if (opened) {
         opened.opener = null;
+        // The frame never left the wall: a reload of it is no return from an unfinished survey.
+        memory.remove(keys.openClick);
         watchOutcome(surveyId);
         load();
       } else {
