@@ -112,19 +112,25 @@ def print_urls(
 ) -> None:
     host, port = listener.getsockname()[:2]
     base = http_url(host, port)
-    table = Table(title="surveyrouter is serving", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(style="cyan")
     paths = [*URL_PATHS, ("Sandbox exchange", SANDBOX_MOUNT)] if sandbox else URL_PATHS
-    for label, path in paths:
-        table.add_row(label, f"{base}{path}")
+    rows = [(label, f"{base}{path}") for label, path in paths]
     if workers > 1:
-        table.add_row("Workers", f"{workers} API processes")
+        rows.append(("Workers", f"{workers} API processes"))
     if first_app is not None:
         # The token a developer needs for a first client API call; the rest (secret, S2S
         # token) is one `surveyrouter apps show` away, not printed to every log.
-        table.add_row("App", f"{first_app.name} (id {first_app.id})")
-        table.add_row("API token", first_app.api_token)
         wall = urlencode({"token": first_app.api_token, "uid": DEMO_WALL_USER})
-        table.add_row("Offerwall", f"{base}/offerwall?{wall}")
-    console.print(table)
+        rows += [
+            ("App", f"{first_app.name} (id {first_app.id})"),
+            ("API token", first_app.api_token),
+            ("Offerwall", f"{base}/offerwall?{wall}"),
+        ]
+    table = Table(title="surveyrouter is serving", show_header=False, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style="cyan", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    # Never cut or fold a URL to fit a narrow terminal (or a log's 80 columns): it would no
+    # longer open. A line wider than the terminal wraps there and still copies whole.
+    needed = max(len(label) for label, _ in rows) + max(len(value) for _, value in rows) + 7
+    Console(width=max(console.width, needed)).print(table)
