@@ -12,9 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.users import User, check_uid
-from surveyrouter.store.apps import AppNotFound, find_app_by_token, get_app
+from surveyrouter.store.apps import (
+    AppNotFound,
+    find_app_by_token,
+    find_app_by_token_as_changed,
+    get_app,
+)
 from surveyrouter.store.db import transaction
-from surveyrouter.store.users import find_user, user_on_sight
+from surveyrouter.store.users import find_user, find_user_as_app_changed, user_on_sight
 
 
 class UnknownApiToken(LookupError):
@@ -30,19 +35,29 @@ class Caller:
     created_user: bool
 
 
+@dataclass(frozen=True, slots=True)
+class KeptApp:
+    """An app as read, and when it had last changed then."""
+
+    app: App
+    changed_at: datetime
+
+
 class AppsByToken:
     """Apps by client API token, each kept for ``ttl`` seconds after it was read.
 
     Nearly every client call names one of a few apps, and reading it was a third of
-    authenticating one. An operator's change to an app (settings, a rotated token) reaches
-    every API process within ``ttl``. Unknown tokens are not kept: an app created now works
-    at once, and made-up tokens cannot fill the memory.
+    authenticating one. ``identify`` checks a kept app against the store on every call, in
+    the same read as the user (``find_user_as_app_changed``), so a change to it (settings, a
+    rotated token) holds for every API process from the next call. Other readers (the
+    offerwall page) see a change within ``ttl``. Unknown tokens are not kept: an app created
+    now works at once, and made-up tokens cannot fill the memory.
     """
 
     def __init__(self, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.clock = clock
-        self._apps: dict[str, tuple[App, float]] = {}
+        self._apps: dict[str, tuple[KeptApp, float]] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -50,19 +65,21 @@ class AppsByToken:
         with self._lock:
             self._apps.clear()
 
-    def find(self, session: Session, api_token: str) -> App | None:
+    def find(self, session: Session, api_token: str, *, fresh: bool = False) -> KeptApp | None:
+        """The app ``api_token`` names, read again when kept longer than ``ttl`` (or when
+        ``fresh``)."""
         now = self.clock()
         with self._lock:
             kept = self._apps.get(api_token)
-        if kept is not None and now - kept[1] < self.ttl:
+        if kept is not None and now - kept[1] < self.ttl and not fresh:
             return kept[0]
-        app = find_app_by_token(session, api_token)
+        found = find_app_by_token_as_changed(session, api_token)
         with self._lock:
-            if app is None:
+            if found is None:
                 self._apps.pop(api_token, None)
-            else:
-                self._apps[api_token] = (app, now)
-        return app
+                return None
+            read = self._apps[api_token] = (KeptApp(*found), now)
+        return read[0]
 
 
 def identify(
@@ -83,18 +100,40 @@ def identify(
     """
     check_uid(uid)
     with reads() as session:
-        app = (
-            find_app_by_token(session, api_token) if apps is None else apps.find(session, api_token)
-        )
-        if app is None or app.id is None:
-            raise UnknownApiToken("invalid api token")
-        known = find_user(session, app.id, uid)
+        if apps is None:
+            app = find_app_by_token(session, api_token)
+            if app is None or app.id is None:
+                raise UnknownApiToken("invalid api token")
+            known = find_user(session, app.id, uid)
+        else:
+            app, known = _kept_app_and_user(session, apps, api_token, uid)
     if known is not None:
         # Most calls come from users already seen: no write transaction for them.
         return Caller(app, known, created_user=False)
+    if app.id is None:  # never, for an app read from the store
+        raise UnknownApiToken("invalid api token")
     with transaction(sessions) as session:
         user, created = user_on_sight(session, app.id, uid, clock())
     return Caller(app, user, created_user=created)
+
+
+def _kept_app_and_user(
+    session: Session, apps: AppsByToken, api_token: str, uid: str
+) -> tuple[App, User | None]:
+    """The kept app, read again if it changed since (the token rotated away, say), and the
+    user: one round trip when it did not."""
+    kept = apps.find(session, api_token)
+    if kept is None or kept.app.id is None:
+        raise UnknownApiToken("invalid api token")
+    known, changed_at = find_user_as_app_changed(session, kept.app.id, uid)
+    if changed_at == kept.changed_at:
+        return kept.app, known
+    again = apps.find(session, api_token, fresh=True)
+    if again is None or again.app.id is None:
+        raise UnknownApiToken("invalid api token")
+    if again.app.id != kept.app.id:  # the token names another app now
+        known = find_user(session, again.app.id, uid)
+    return again.app, known
 
 
 def known_caller(sessions: sessionmaker[Session], app_id: int, uid: str) -> Caller | None:

@@ -56,8 +56,14 @@ def get_app(session: Session, app_id: int) -> App:
 
 def find_app_by_token(session: Session, api_token: str) -> App | None:
     """The app whose client API token is ``api_token``, if any."""
+    found = find_app_by_token_as_changed(session, api_token)
+    return found[0] if found is not None else None
+
+
+def find_app_by_token_as_changed(session: Session, api_token: str) -> tuple[App, datetime] | None:
+    """The app whose client API token is ``api_token`` and when it last changed, if any."""
     row = session.scalars(select(AppRow).where(AppRow.api_token == api_token)).first()
-    return _app(row) if row is not None else None
+    return (_app(row), row.updated_at) if row is not None else None
 
 
 def list_apps(session: Session) -> list[App]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from surveyrouter.domain.opportunity import Device
 from surveyrouter.domain.users import User, respondent_id
 from surveyrouter.store.db import insert_unless_present, table_of
-from surveyrouter.store.schema import ClickRow, UserRow
+from surveyrouter.store.schema import AppRow, ClickRow, UserRow
 from surveyrouter.store.server_secrets import RESPONDENT_ID_SECRET, server_secret
 
 
@@ -47,9 +47,31 @@ def find_user(session: Session, app_id: int, uid: str) -> User | None:
     return _user(row) if row is not None else None
 
 
+def find_user_as_app_changed(
+    session: Session, app_id: int, uid: str
+) -> tuple[User | None, datetime | None]:
+    """The app's user ``uid`` (None when not seen yet) and when the app last changed (None
+    when no app has the id), in one read: what an API process checks the app it keeps
+    against on every client call (``services.callers.AppsByToken``)."""
+    row = session.execute(_USER_AND_APP_CHANGED, {"app_id": app_id, "uid": uid}).first()
+    if row is None:
+        return None, None
+    return (_user(row) if row.id is not None else None), row.app_updated_at
+
+
 _USERS = table_of(UserRow)
+_APPS = table_of(AppRow)
 _USER_BY_UID = select(_USERS).where(
     _USERS.c.app_id == bindparam("app_id"), _USERS.c.uid == bindparam("uid")
+)
+_USER_AND_APP_CHANGED = (
+    select(_APPS.c.updated_at.label("app_updated_at"), *_USERS.c)
+    .select_from(
+        _APPS.outerjoin(
+            _USERS, and_(_USERS.c.app_id == _APPS.c.id, _USERS.c.uid == bindparam("uid"))
+        )
+    )
+    .where(_APPS.c.id == bindparam("app_id"))
 )
 
 

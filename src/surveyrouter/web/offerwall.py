@@ -52,7 +52,8 @@ def offerwall(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     except UserIdInvalid as error:
         return _refused(400, language, f"uid: {error}")
     with runtime.sessions() as session:
-        app = request.app.state.apps_by_token.find(session, token)
+        kept = request.app.state.apps_by_token.find(session, token)
+    app = None if kept is None else kept.app
     if app is None:
         return _refused(401, language, "unknown api token")
     tags = urlencode([(k, v) for k, v in query.multi_items() if k not in _NOT_TAGS])

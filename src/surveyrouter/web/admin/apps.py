@@ -288,7 +288,7 @@ def app_page(
     notice: str | None = None,
 ) -> HTMLResponse:
     app = _stored(runtime, app_id)
-    return _app_page(request, operator, app, values=_values(app), notice=_notice(runtime, notice))
+    return _app_page(request, operator, app, values=_values(app), notice=_notice(notice))
 
 
 @router.post("/admin/apps/{app_id}", response_class=HTMLResponse)
@@ -352,23 +352,17 @@ def post_rotate(
 
 
 def _forget_cached_apps(request: Request) -> None:
-    """This process's client API reads the changed app again at once: a rotated token stops
-    working now, not when its cached app expires (``SURVEYROUTER_APP_CACHE_SECONDS``)."""
+    """This process's offerwall page reads the changed app again at once, not when its kept
+    app expires (``SURVEYROUTER_APP_CACHE_SECONDS``). Client API calls, in every process,
+    check the kept app on each call anyway (``services.callers.identify``)."""
     cached: AppsByToken | None = getattr(request.app.state, "apps_by_token", None)
     if cached is not None:
         cached.clear()
 
 
-def _notice(runtime: Runtime, key: str | None) -> str | None:
+def _notice(key: str | None) -> str | None:
     """The notice a redirect asked for by name: only one of ours, never text from the URL."""
-    notice = NOTICES.get(key or "")
-    settings = runtime.settings
-    if key == "Rotated" and settings.workers > 1 and settings.app_cache_seconds > 0:
-        notice = (
-            f"{notice} Other API worker processes may still take the old API token for up to "
-            f"{settings.app_cache_seconds:g} s."
-        )
-    return notice
+    return NOTICES.get(key or "")
 
 
 def _list_page(
