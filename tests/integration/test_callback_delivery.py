@@ -345,3 +345,22 @@ def test_a_failure_after_another_worker_delivered_counts_for_nothing_and_is_no_d
         assert delivery.deliver_due().attempted == 0
     assert status(runtime, "tx11") is CallbackStatus.DELIVERED
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_a_stored_url_httpx_cannot_send_fails_its_own_attempt_and_stops_no_other(
+    runtime: Runtime, publisher: App, receiver: tuple[Receiver, str]
+) -> None:
+    target, base = receiver
+    # Written before such hosts were refused (a malformed IDNA label), and older: first.
+    enqueue(runtime, publisher, "http://xn--a.com/cb?tx=tx12", "tx12", T0)
+    enqueue(runtime, publisher, signed_url(base, publisher, "tx13"), "tx13", T0)
+    with CallbackDelivery(runtime.sessions, Clock(T0)) as delivery:
+        result = delivery.deliver_due()
+    assert (result.delivered, result.failed) == (1, 1)
+    assert len(target.received) == 1
+    with runtime.sessions() as session:
+        item = get_callback(session, "tx12")
+    assert item is not None
+    assert (item.status, item.attempts) == (CallbackStatus.PENDING, 1)
+    assert item.last_error is not None
+    assert "xn--a" in item.last_error or "codepoint" in item.last_error.lower()

@@ -821,6 +821,8 @@ def test_the_apps_own_callback_url_is_the_operators_and_may_be_on_loopback(
         ({"url": "http://[::1/cb?x"}, "400 Bad Request", "not a url"),
         ({"url": "http://pub.example:1234x/cb"}, "400 Bad Request", "not a url"),
         ({"url": "https://pub.example/cb?x=\u0000"}, "400 Bad Request", "control character"),
+        ({"url": "http://xn--a.com/cb"}, "400 Bad Request", "not a url httpx can send"),
+        ({"url": "http://xn--.com/"}, "400 Bad Request", "not a url httpx can send"),
     ],
 )  # fmt: skip
 def test_a_test_callback_that_cannot_be_built_is_refused_in_the_envelope(

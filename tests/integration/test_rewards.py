@@ -117,11 +117,18 @@ def test_a_reversal_takes_back_exactly_what_was_paid_whatever_the_app_shows_now(
     assert callback_query(runtime, "rc3")["val"] == ["-13.5"]
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "exämple..com",
+        "xn--a.com",  # a malformed IDNA label: httpx takes the URL, then fails to connect it
+    ],
+)
 def test_a_callback_url_httpx_cannot_send_costs_the_user_nothing(
-    runtime: Runtime, publisher: App, user: User, caplog: pytest.LogCaptureFixture
+    runtime: Runtime, publisher: App, user: User, caplog: pytest.LogCaptureFixture, host: str
 ) -> None:
     # Saved before such URLs were refused: written to the store past the settings' checks.
-    unsendable = dataclasses.replace(publisher, callback_url="http://exämple..com/cb?tx=[%TX%]")
+    unsendable = dataclasses.replace(publisher, callback_url=f"http://{host}/cb?tx=[%TX%]")
     with transaction(runtime.sessions) as session:
         update_app(session, unsendable, T0)
 

@@ -184,6 +184,12 @@ class CallbackDelivery:
             return _Failed(None, f"no answer within {self.attempt_limit:g} s")
         except httpx.HTTPError as failure:
             return _Failed(None, f"{type(failure).__name__}: {failure}")
+        except Exception as failure:
+            # Whatever else sending one callback raises (a URL stored before it was checked,
+            # that httpx cannot send) is that callback's failed attempt: it must not stop the
+            # round, nor the others', nor come back as the same crash every lease.
+            logger.warning("a callback could not be sent", exc_info=True)
+            return _Failed(None, f"{type(failure).__name__}: {failure}")
         if response.is_success:
             return _Answered(status_code)
         return _Failed(status_code, f"HTTP {status_code}")

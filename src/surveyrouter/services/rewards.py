@@ -62,8 +62,15 @@ class TransactionNotFound(LookupError):
 
 def as_sent(url: str) -> str:
     """``url`` as httpx will put it on the wire (host lower-cased, spaces and non-ASCII
-    percent-encoded): the text the callback hash must cover."""
-    return str(httpx.URL(url))
+    percent-encoded): the text the callback hash must cover. Raises ``httpx.InvalidURL`` for
+    one httpx cannot send, a malformed IDNA host (``xn--a.com``) included: httpx takes those
+    until it decodes the host to connect."""
+    parsed = httpx.URL(url)
+    try:
+        parsed.host  # noqa: B018  (decoding it is the check)
+    except UnicodeError as error:  # idna's errors
+        raise httpx.InvalidURL(f"invalid host: {error}") from None
+    return str(parsed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,7 @@ def test_list_shows_every_app(database_url: str) -> None:
         (["create", "--name", "A", "--callback-url", "pub.example"], "--callback-url"),
         (["create", "--name", "A", "--callback-url", "https://pub.example/cb#x"], "--callback-url"),
         (["update", "1", "--callback-url", "http://exämple..com/cb"], "not a URL httpx can send"),
+        (["update", "1", "--callback-url", "http://xn--a.com/cb"], "not a URL httpx can send"),
         (["create", "--name"], "--name: needs a value"),
         (["update", "9", "--name", "B"], "no app has id 9"),
         (["update", "1"], "nothing to change"),
