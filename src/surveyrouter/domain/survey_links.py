@@ -98,6 +98,14 @@ class ListingLinks:
         return f"{self._prefix}{signature}{shown_part}"
 
 
+def _decimal(text: str) -> int:
+    """A number as we write one: ASCII digits only. ``int`` also takes ``+1``, `` 1`` and
+    other scripts' digits, which the signature (over the number) would not tell apart."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"not a decimal number: {text!r}")
+    return int(text)
+
+
 # What quote_plus leaves as it is: a value made only of these needs no quoting.
 _UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
 
@@ -121,14 +129,14 @@ def read_link(
     hash that does not match: tampered or forged) or ``expired_link``.
     """
     try:
-        app_id = int(query["app"])
+        app_id = _decimal(query["app"])
         uid = query["uid"]
-        issued_at = datetime.fromtimestamp(int(query["ts"]), UTC)
-        given = query["hash"]
+        issued_at = datetime.fromtimestamp(_decimal(query["ts"]), UTC)
+        given = query["hash"].encode("ascii")
     except (KeyError, ValueError, OverflowError, OSError) as error:
         raise SurveyLinkInvalid("invalid_link", "the survey link is incomplete") from error
     link = SurveyLink(app_id, uid, network_id, survey_id, issued_at)
-    if not hmac.compare_digest(link_hash(secret, link), given):
+    if not hmac.compare_digest(link_hash(secret, link).encode("ascii"), given):
         raise SurveyLinkInvalid("invalid_link", "the survey link's signature does not match")
     if issued_at > now + CLOCK_SKEW:
         raise SurveyLinkInvalid("invalid_link", "the survey link was issued in the future")

@@ -65,6 +65,26 @@ def test_a_malformed_time_is_refused(ts: str) -> None:
         read_link(SECRET, 1, 41739, {**link_query(SECRET, LINK), "ts": ts}, T0)
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"app": "+3"},
+        {"app": " 3"},
+        {"app": "\u0663"},  # ARABIC-INDIC DIGIT THREE: int() reads it as 3
+        {"ts": "+" + str(int(T0.timestamp()))},
+        {"hash": "é" * 64},
+        {"hash": "\ud800"},
+    ],
+)
+def test_a_number_not_written_as_we_write_it_or_a_hash_beyond_ascii_is_refused(
+    changes: dict[str, str],
+) -> None:
+    query = {**link_query(SECRET, LINK), **changes}
+    with pytest.raises(SurveyLinkInvalid) as refused:
+        read_link(SECRET, 1, 41739, query, T0)
+    assert refused.value.reason == "invalid_link"
+
+
 def test_a_link_expires_after_24_hours() -> None:
     query = link_query(SECRET, LINK)
     with pytest.raises(SurveyLinkInvalid) as refused:
