@@ -330,9 +330,11 @@ def test_leaving_marks_the_visit_once_a_retry_is_fine_and_an_unopened_survey_is_
     assert_error_envelope(
         wall.http.post(unknown_network, json={"reason": "OTHER"}), "404 Not Found"
     )
-    assert_error_envelope(
+    bored = assert_error_envelope(
         wall.http.post(path, json={"reason": "BORED"}), "422 Unprocessable Entity"
     )
+    # The values it names are the ones to send, as they are spelled.
+    assert "input should be 'OTHER'" in bored["error"]["details"]["msg"]  # type: ignore[index]
     assert_error_envelope(
         wall.http.post(path, content=b"{", headers={"Content-Type": "application/json"}),
         "422 Unprocessable Entity",

@@ -593,7 +593,14 @@ def test_a_callback_for_another_respondent_is_a_400_and_records_nothing(
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"disposition": 1, "status": 0}', b'{"respondent_id": "r"}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"disposition": 1, "status": 0}',
+        b'{"respondent_id": "r"}',
+        b'{"respondent_id": "r", "disposition": ' + b"9" * 5000 + b', "status": 0}',
+        b'{"respondent_id": "r", "parameters": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+    ],
 )
 def test_a_callback_we_cannot_read_is_a_400(
     http: httpx.Client, runtime: Runtime, body: bytes
@@ -651,3 +658,12 @@ def test_a_click_id_that_cannot_be_one_is_a_404_never_a_500(
     for response in (returned, called, page):
         assert response.status_code == 404
         assert_error_envelope(response, "404 Not Found")
+
+
+def test_a_click_id_utf_8_cannot_carry_is_named_in_a_404_not_a_500(
+    http: httpx.Client, runtime: Runtime, user: User
+) -> None:
+    # JSON may escape a lone surrogate ("\\ud800"); the message quoting it must still be sent.
+    called = post_callback(http, runtime, callback_body(user.respondent_id, "\ud800"))
+    body = assert_error_envelope(called, "404 Not Found")
+    assert "\\ud800" in str(body["error"])

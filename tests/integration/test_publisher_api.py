@@ -369,7 +369,7 @@ def test_an_import_of_more_than_1000_users_is_refused_whole(
         ({"users": [user(questions=[{"id": "pets", "network_id": 0, "direct_values": [1]}])]},
          "direct_values"),
         ({"users": [user(uid="x" * 66)]}, "longer than 65"),
-        ({"users": [user(uid="jürgen")]}, "ascii"),
+        ({"users": [user(uid="jürgen")]}, "ASCII"),
         ({"users": [user(country="DEU")]}, "country"),
         ({"users": [user(username="Anna Lena")]}, "username"),
         ({"users": [user(email="anna@example.com")]}, "email"),

@@ -24,7 +24,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def _respond(request: Request, status_code: int, msg: str) -> JSONResponse:
     trace_id = request.scope.get(TRACE_ID_SCOPE_KEY)
-    return JSONResponse(error_body(status_code, msg, trace_id), status_code=status_code)
+    # A message may quote what the caller sent, lone surrogates included (a JSON body's
+    # "\ud800"), which UTF-8 cannot carry: they are written out as escapes.
+    printable = msg.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse(error_body(status_code, printable, trace_id), status_code=status_code)
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
@@ -45,8 +48,18 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     problems = []
     for problem in error.errors():
         where = ".".join(str(part) for part in problem.get("loc", ()))
-        problems.append(f"{where}: {problem.get('msg', 'invalid')}".lower())
+        problems.append(f"{where}: {_lower_first_word(problem.get('msg', 'invalid'))}")
     return _respond(request, 422, "; ".join(problems) or "invalid request")
+
+
+def _lower_first_word(message: str) -> str:
+    """ "Input should be 'OTHER'" as "input should be 'OTHER'": the envelope's messages are
+    lower case, but what a message quotes (allowed values, patterns) must stay as it is, and
+    so must an acronym ("JSON decode error")."""
+    word, space, rest = message.partition(" ")
+    if len(word) > 1 and word.isupper():
+        return message
+    return word.lower() + space + rest
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

@@ -166,8 +166,10 @@ def verify_callback(
     verify_request(headers, body, redirect_secrets, now)
     try:
         document: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ReturnInvalid("callback body is not JSON") from error
+    except (ValueError, RecursionError) as error:
+        # ValueError: not JSON, not UTF-8, or an integer past Python's 4,300 digits;
+        # RecursionError: nested deeper than the parser goes.
+        raise ReturnInvalid("callback body is not JSON we can read") from error
     if not isinstance(document, dict) or not isinstance(document.get("respondent_id"), str):
         raise ReturnInvalid("callback body needs a respondent_id string")
     parameters = document.get("parameters") or {}

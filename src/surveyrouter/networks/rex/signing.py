@@ -216,7 +216,7 @@ def verify_url(
     )
     if not authentic:
         raise SignatureInvalid("invalid signature")
-    if now >= expires_at + grace:
+    if now - grace >= expires_at:  # not expires_at + grace: year 9999 would overflow
         raise SignatureExpired(expires_at, parameters)
     return VerifiedUrl(parameters=parameters, access_key=access_key, expires_at=expires_at)
 

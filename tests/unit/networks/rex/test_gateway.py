@@ -102,6 +102,12 @@ def test_late_but_authentic_return_is_accepted_within_grace_and_flagged() -> Non
         verify_return(link, REDIRECT_SECRETS, NOW, grace=timedelta(seconds=30))
 
 
+def test_a_return_that_expires_in_the_last_year_a_date_can_hold_is_read() -> None:
+    link = end_link("1", "0", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    returned = verify_return(link, REDIRECT_SECRETS, NOW, grace=timedelta(minutes=10))
+    assert not returned.late
+
+
 def test_forged_return_is_invalid_not_expired() -> None:
     link = end_link("2", "2", NOW - timedelta(minutes=1)).replace("disposition=2", "disposition=1")
     with pytest.raises(SignatureInvalid):
@@ -187,7 +193,17 @@ def test_callback_is_verified_with_the_redirect_keys_and_read() -> None:
         )
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"disposition": 1, "status": 0}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"disposition": 1, "status": 0}',
+        b"\xff\xfe",  # not UTF-8
+        b'{"respondent_id": "r", "disposition": ' + b"9" * 5000 + b', "status": 0}',
+        b'{"respondent_id": "r", "parameters": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+    ],
+)
 def test_malformed_callback_body_is_refused(body: bytes) -> None:
     headers = Headers(sign_request(REDIRECT_KEYS, body, NOW + timedelta(seconds=5)))
     with pytest.raises(ReturnInvalid):
