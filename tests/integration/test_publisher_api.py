@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
 
 from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime
@@ -49,6 +50,7 @@ from surveyrouter.store.questions import (
     network_question_key,
     put_network_attribute,
 )
+from surveyrouter.store.schema import UserRow
 from surveyrouter.store.users import ban_user, find_user, user_by_id
 from surveyrouter.store.v2_clicks import add_v2_click, get_v2_click
 from tests.integration.receiver import receiving
@@ -646,6 +648,41 @@ def test_erasing_again_is_a_404_the_uid_is_gone(client: httpx.Client) -> None:
     again = client.delete("/v1/publishers/users/user-1")
     assert_error_envelope(again, "404 Not Found")
     assert_error_envelope(client.delete("/v1/publishers/users/nobody"), "404 Not Found")
+
+
+def test_a_uid_with_a_slash_is_read_and_erased_like_any_other(client: httpx.Client) -> None:
+    import_users(client, user("sl/ash"))
+    profile = client.get("/v1/publishers/users/sl%2Fash/profile")
+    assert profile.status_code == 200, profile.text
+    assert profile.json()["data"]["username"] == "Anna"
+    assert client.delete("/v1/publishers/users/sl%2Fash").status_code == 200
+    assert_error_envelope(client.get("/v1/publishers/users/sl%2Fash/profile"), "404 Not Found")
+
+
+def test_an_erased_users_tombstone_uid_reaches_no_one(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    import_users(client, user())
+    assert client.delete("/v1/publishers/users/user-1").status_code == 200
+    assert publisher.id is not None
+    with runtime.sessions() as session:
+        (tombstone,) = session.scalars(
+            select(UserRow.uid).where(UserRow.app_id == publisher.id)
+        ).all()
+    assert tombstone.startswith("erased-")
+
+    assert_error_envelope(client.get(f"/v1/publishers/users/{tombstone}/profile"), "404 Not Found")
+    assert_error_envelope(client.delete(f"/v1/publishers/users/{tombstone}"), "404 Not Found")
+    refused = client.post("/v1/publishers/users", json={"users": [user(tombstone)]})
+    assert_error_envelope(refused, "422 Unprocessable Entity")
+    as_client = client.get(
+        "/v1/client/user", headers={"X-Api-Token": API_TOKEN, "X-User-Id": tombstone}
+    )
+    assert_error_envelope(as_client, "400 Bad Request")
+    with runtime.sessions() as session:
+        erased = find_user(session, publisher.id, tombstone)
+    assert erased is not None
+    assert (erased.country, erased.erased_at is not None) == (None, True)  # left as erased
 
 
 def test_an_erased_uid_can_be_imported_again_as_a_new_user(

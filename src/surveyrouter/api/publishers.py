@@ -188,7 +188,7 @@ def import_users(
     return ok(_import_out(result))
 
 
-@router.get("/users/{uid}/profile")
+@router.get("/users/{uid:path}/profile")
 def get_profile(
     app: PublisherApp, runtime: RuntimeDep, offers: OffersDep, uid: str
 ) -> Envelope[ProfileOut]:
@@ -200,7 +200,7 @@ def get_profile(
     return ok(_profile_out(profile))
 
 
-@router.delete("/users/{uid}")
+@router.delete("/users/{uid:path}")
 def delete_user(app: PublisherApp, runtime: RuntimeDep, uid: str) -> Envelope[Empty]:
     """Erase the user: answers deleted, uid and personal fields gone, and with them the
     custom tags of their clicks and the URLs of their delivered callbacks (pending ones are

@@ -43,15 +43,25 @@ class User:
         return self.banned_until is not None and at < self.banned_until
 
 
+# An erased user's uid and respondent id are replaced by this, plus 128 random bits: the row
+# keeps (app, uid) and respondent_id unique but no longer says who it was, and the same uid
+# can be imported again as a new user. No publisher's uid may start with it, so no caller can
+# reach an erased row by its tombstone.
+ERASED_PREFIX = "erased-"
+
+
 def check_uid(uid: str) -> str:
     """``uid`` if a publisher may use it as a user id (§1.2: UUIDs, numbers or ASCII strings,
-    at most 65 characters); raises ``UserIdInvalid`` saying which rule it breaks."""
+    at most 65 characters, not starting with ``erased-``); raises ``UserIdInvalid`` saying
+    which rule it breaks."""
     if not uid:
         raise UserIdInvalid("the user id is empty")
     if len(uid) > MAX_UID_LENGTH:
         raise UserIdInvalid(f"the user id is longer than {MAX_UID_LENGTH} characters")
     if not uid.isascii() or not uid.isprintable():
         raise UserIdInvalid("the user id must be printable ASCII")
+    if uid.startswith(ERASED_PREFIX):
+        raise UserIdInvalid(f"a user id may not start with {ERASED_PREFIX!r}: erased users' ids do")
     return uid
 
 

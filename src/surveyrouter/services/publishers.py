@@ -40,7 +40,7 @@ from surveyrouter.domain.questions import (
     QuestionNotFound,
     validate_answer,
 )
-from surveyrouter.domain.users import User, UserIdInvalid, check_uid
+from surveyrouter.domain.users import ERASED_PREFIX, User, UserIdInvalid, check_uid
 from surveyrouter.services.rewards import as_sent, as_the_app_shows, check_sendable
 from surveyrouter.store.answers import StoredAnswer, delete_answers, put_answer, user_answers
 from surveyrouter.store.apps import find_app_by_s2s_token, find_app_by_token
@@ -54,11 +54,6 @@ from surveyrouter.store.v2_clicks import clear_v2_click_tags
 # One call imports at most this many users: a bigger batch is split by the publisher, so one
 # request stays well inside the body limit and a request timeout.
 MAX_IMPORT_USERS = 1000
-
-# An erased user's uid and respondent id are replaced by these, plus 128 random bits: the row
-# keeps (app, uid) and respondent_id unique but no longer says who it was, and the same uid
-# can be imported again as a new user.
-ERASED_PREFIX = "erased-"
 
 # §2.8: "Dashboard test callbacks append debug=true".
 DEBUG_PARAMETER = "debug=true"

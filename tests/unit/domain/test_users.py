@@ -13,13 +13,17 @@ from surveyrouter.domain.users import User, UserIdInvalid, check_uid, respondent
 SECRET = bytes(range(32))
 
 
-@pytest.mark.parametrize("uid", ["8cc877ee-af19-488d-b28d-216fb866b996", "12345", "a" * 65])
+@pytest.mark.parametrize(
+    "uid", ["8cc877ee-af19-488d-b28d-216fb866b996", "12345", "a" * 65, "sl/ash", "erased"]
+)
 def test_uuids_numbers_and_ascii_up_to_65_characters_are_user_ids(uid: str) -> None:
     assert check_uid(uid) == uid
 
 
-@pytest.mark.parametrize("uid", ["", "a" * 66, "jürgen", "tab\there", "line\n"])
-def test_empty_long_or_non_ascii_user_ids_are_refused(uid: str) -> None:
+@pytest.mark.parametrize(
+    "uid", ["", "a" * 66, "jürgen", "tab\there", "line\n", "erased-0123456789abcdef"]
+)
+def test_empty_long_non_ascii_or_an_erased_users_ids_are_refused(uid: str) -> None:
     with pytest.raises(UserIdInvalid):
         check_uid(uid)
 
