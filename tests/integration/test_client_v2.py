@@ -297,6 +297,10 @@ def test_each_post_takes_exactly_one_action_and_answers_are_validated(wall: Wall
         "cannot be skipped"
         in assert_error_envelope(standard, "400 Bad Request")["error"]["details"]["msg"]
     )  # type: ignore[index]
+    for loose in ("true", 1):  # only a JSON true asks for a skip
+        assert_error_envelope(
+            update(wall, click_id, {"skip_question": loose}), "422 Unprocessable Entity"
+        )
     assert click(wall, click_id)["answered_questions"] == 0
     # The network's own question can be skipped: the exchange's prescreen decides then.
     question = click(wall, click_id)["answer_question"]["question"]

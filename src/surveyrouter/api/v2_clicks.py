@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from surveyrouter.api.actions import OffersDep, ValidationInfoOut, validation_out
 from surveyrouter.api.client import AnswerValue
@@ -122,11 +122,12 @@ class UpdateClick(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     answer_question: AnswerQuestionIn | None = None
-    skip_question: bool | None = None
+    # true, not "true" or 1: a skip is for good, so only a JSON boolean asks for one.
+    skip_question: StrictBool | None = None
     leave_survey: LeaveSurveyIn | None = None
     # Deprecated upstream ("sending it performs no action"): accepted, does nothing.
     rate_survey: dict[str, Any] | None = None
-    sc_token: str | None = None
+    sc_token: StrictStr | None = None
 
 
 @router.get("/clicks", response_class=RedirectResponse)
