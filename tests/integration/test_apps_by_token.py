@@ -85,8 +85,7 @@ def test_a_client_call_sees_an_apps_change_at_once_in_every_process(runtime: Run
     one, two = AppsByToken(ttl=60.0, clock=Ticks()), AppsByToken(ttl=60.0, clock=Ticks())
 
     def call(apps: AppsByToken, token: str = "quiz-api-token-0001") -> str:
-        caller = identify(runtime.sessions, token, "user-1", lambda: T0, apps, reads=runtime.reads)
-        return caller.app.name
+        return identify(token, "user-1", apps, reads=runtime.reads).app.name
 
     assert call(one) == call(two) == "Quiz"
     change_app(runtime.sessions, lambda: T0 + timedelta(seconds=1), app.id, {"name": "Quiz 2"})

@@ -141,3 +141,41 @@ def test_an_oversized_body_is_a_413_in_the_envelope_declared_or_streamed(
     streamed = client.post(path, content=chunks(), headers={"Content-Type": "application/json"})
     assert_error_envelope(streamed, "413 Request Entity Too Large")
     assert stored(runtime, publisher) == {}
+
+
+def _user_row(runtime: Runtime, publisher: App, uid: str) -> Any:
+    assert publisher.id is not None
+    with runtime.sessions() as session:
+        return find_user(session, publisher.id, uid)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "/v1/client/networks/0/questions/gender", {"answers": 1}, "422"),
+        ("POST", "/v1/client/networks/1/surveys/5/leave", {"reason": "BORED"}, "422"),
+        ("GET", "/v1/client/actions?platform=XYZ", None, "400"),
+        ("GET", "/v1/client/check?os=weird", None, "400"),
+    ],
+)
+def test_a_call_refused_for_its_input_writes_nothing_not_even_a_new_user(
+    client: httpx.Client,
+    runtime: Runtime,
+    publisher: App,
+    method: str,
+    path: str,
+    body: Any,
+    status: str,
+) -> None:
+    refused = client.request(method, path, json=body, headers={"X-User-Id": "new-user"})
+    assert refused.status_code == int(status), refused.text
+    assert _user_row(runtime, publisher, "new-user") is None
+
+    # A known user's context is not changed by a refused call either.
+    assert client.get("/v1/client/user", params={"lang": "en"}).status_code == 200
+    separator = "&" if "?" in path else "?"
+    again = client.request(method, f"{path}{separator}lang=de", json=body)
+    assert again.status_code == int(status), again.text
+    known = _user_row(runtime, publisher, "user-1")
+    assert known is not None
+    assert known.language == "en"

@@ -8,7 +8,12 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from surveyrouter.api.actions import OffersDep
-from surveyrouter.api.client_context import ClientRoute, UnrestrictedRequestDep
+from surveyrouter.api.client_context import (
+    ClientCallDep,
+    ClientRoute,
+    UnrestrictedRequestDep,
+    resolve_unrestricted,
+)
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
@@ -85,7 +90,7 @@ class Empty(BaseModel):
 
 @router.post("/networks/{network_id}/questions/{question_id}")
 def post_answer(
-    call: UnrestrictedRequestDep,
+    client: ClientCallDep,
     runtime: RuntimeDep,
     offers: OffersDep,
     network_id: NetworkId,
@@ -93,6 +98,7 @@ def post_answer(
     body: AnswerBody,
 ) -> Envelope[Empty]:
     """Answer a profile question; then call Get Actions again."""
+    call = resolve_unrestricted(client)
     question = _question(offers, network_id, question_id)
     try:
         answer_question(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from surveyrouter.api.client_auth import authenticate
 from surveyrouter.bootstrap import Runtime
+from surveyrouter.clock import utc_now
 from surveyrouter.domain.client_context import (
     ClientContext,
     ClientParameters,
@@ -29,7 +30,7 @@ from surveyrouter.geo import (
     load_country_languages,
     resolve_client_ip,
 )
-from surveyrouter.services.callers import Caller
+from surveyrouter.services.callers import Caller, Identified, on_sight
 from surveyrouter.settings import Settings
 from surveyrouter.stage_timing import stage
 from surveyrouter.store.db import transaction
@@ -122,7 +123,7 @@ def resolve_client_call(call: ClientCall) -> ClientRequest:
     An unknown ``platform``/``os``/``sdk`` or a malformed override is 400 naming it.
     Blocking (it reads the store): routes get it as ``ClientRequestDep``, in a worker thread."""
     request, query = call.request, call.query
-    caller = authenticate(request, call.runtime, call.api_token, call.uid)
+    identified = authenticate(request, call.runtime, call.api_token, call.uid)
     parameters = ClientParameters(
         ip=request_ip(request),
         user_agent=request.headers.get("user-agent"),
@@ -135,7 +136,7 @@ def resolve_client_call(call: ClientCall) -> ClientRequest:
         client_ip=query.client_ip,
         client_useragent=query.client_useragent,
     )
-    return _in_context(request, caller, call.runtime, parameters)
+    return _in_context(request, identified, call.runtime, parameters)
 
 
 def request_ip(request: Request) -> str | None:
@@ -193,26 +194,32 @@ def caller_request(request: Request, caller: Caller, runtime: Runtime) -> Client
         user_agent=request.headers.get("user-agent"),
         accept_language=request.headers.get("accept-language"),
     )
-    return _in_context(request, caller, runtime, parameters)
+    return _in_context(
+        request, Identified(caller.app, caller.user.uid, caller.user), runtime, parameters
+    )
 
 
 def _in_context(
-    request: Request, caller: Caller, runtime: Runtime, parameters: ClientParameters
+    request: Request, identified: Identified, runtime: Runtime, parameters: ClientParameters
 ) -> ClientRequest:
+    """The call's context; then, the call found valid, the user created if new and what
+    changed about them remembered (a refused parameter writes nothing)."""
     with stage("context"):
         geo: GeoLookups = request.app.state.geo
-        user = caller.user
+        known = identified.user
         try:
             context = resolve_client_context(
                 parameters,
-                app=caller.app,
-                stored_country=user.country,
+                app=identified.app,
+                stored_country=None if known is None else known.country,
                 country_languages=load_country_languages(),
                 country_of_ip=geo.countries.country_of,
                 is_anonymous_ip=geo.anonymous.is_anonymous,
             )
         except InvalidClientParameter as error:
             raise HTTPException(400, f"{error.field}: {error.message}") from error
+        caller = on_sight(runtime.sessions, identified, utc_now)
+        user = caller.user
         if (context.country, context.language, context.device) != (
             user.country,
             user.language,
@@ -242,3 +249,10 @@ def unrestricted_request(call: ClientRequestDep) -> ClientRequest:
 
 
 UnrestrictedRequestDep = Annotated[ClientRequest, Depends(unrestricted_request)]
+
+
+def resolve_unrestricted(call: ClientCall) -> ClientRequest:
+    """``unrestricted_request`` for a route that takes a body: called in the route, so only
+    once FastAPI has validated the body. As a dependency it would run first, and a call
+    refused for its body would still have created a new user and remembered their context."""
+    return unrestricted_request(resolve_client_call(call))

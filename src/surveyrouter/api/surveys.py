@@ -10,7 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from surveyrouter.api.actions import OffersDep
-from surveyrouter.api.client_context import ClientRoute, UnrestrictedRequestDep, caller_request
+from surveyrouter.api.client_context import (
+    ClientCallDep,
+    ClientRoute,
+    caller_request,
+    resolve_unrestricted,
+)
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
@@ -89,13 +94,14 @@ class Empty(BaseModel):
 
 @router.post("/networks/{network_id}/surveys/{survey_id}/leave")
 def post_leave(
-    call: UnrestrictedRequestDep,
+    client: ClientCallDep,
     offers: OffersDep,
     network_id: NetworkId,
     survey_id: SurveyId,
     body: LeaveBody,
 ) -> Envelope[Empty]:
     """The user left the survey (the reason feeds ranking); their visit counts as abandoned."""
+    call = resolve_unrestricted(client)
     try:
         leave_survey(offers, call.caller, network_id, survey_id, body.reason, utc_now())
     except NoOpenVisit as error:

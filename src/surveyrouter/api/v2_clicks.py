@@ -14,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from surveyrouter.api.actions import OffersDep, ValidationInfoOut, validation_out
 from surveyrouter.api.client import AnswerValue
 from surveyrouter.api.client_context import (
+    ClientCallDep,
     ClientRequest,
     ClientRoute,
     UnrestrictedRequestDep,
     caller_request,
+    resolve_unrestricted,
 )
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
@@ -183,9 +185,10 @@ def get_click(call: UnrestrictedRequestDep, flow: FlowDep, click_id: ClickId) ->
 
 @router.post("/clicks/{click_id}")
 def post_click_action(
-    call: UnrestrictedRequestDep, flow: FlowDep, click_id: ClickId, body: UpdateClick
+    client: ClientCallDep, flow: FlowDep, click_id: ClickId, body: UpdateClick
 ) -> Envelope[ClickOut]:
     """Answer or skip the click's question, or leave; returns the click as GET shows it."""
+    call = resolve_unrestricted(client)
     now = utc_now()
     actions = [
         body.answer_question is not None,

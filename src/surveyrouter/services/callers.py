@@ -82,21 +82,28 @@ class AppsByToken:
         return read[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """An authentic caller before anything is written: the app, and its user ``uid`` when
+    the router has seen them before (``user`` None: a new user, created by ``on_sight``)."""
+
+    app: App
+    uid: str
+    user: User | None
+
+
 def identify(
-    sessions: sessionmaker[Session],
     api_token: str,
     uid: str,
-    clock: Callable[[], datetime],
     apps: AppsByToken | None = None,
     *,
     reads: sessionmaker[Session],
-) -> Caller:
-    """The app for ``api_token`` (through ``apps`` when given) and its user ``uid``, created
-    on first sight. ``reads`` (``store.db.read_sessions``) serves the reads, ``sessions``
-    the write of a new user.
+) -> Identified:
+    """The app for ``api_token`` (through ``apps`` when given) and its user ``uid`` if known;
+    reads only (``reads``: ``store.db.read_sessions``), so a call refused after this (a bad
+    parameter, a malformed body) has written nothing.
 
-    Raises ``UnknownApiToken``, or ``UserIdInvalid`` for a uid that breaks §1.2's rules; a
-    refused call writes nothing.
+    Raises ``UnknownApiToken``, or ``UserIdInvalid`` for a uid that breaks §1.2's rules.
     """
     check_uid(uid)
     with reads() as session:
@@ -107,13 +114,21 @@ def identify(
             known = find_user(session, app.id, uid)
         else:
             app, known = _kept_app_and_user(session, apps, api_token, uid)
-    if known is not None:
+    return Identified(app, uid, known)
+
+
+def on_sight(
+    sessions: sessionmaker[Session], identified: Identified, clock: Callable[[], datetime]
+) -> Caller:
+    """The caller ``identify`` found, their user created now if new."""
+    app = identified.app
+    if identified.user is not None:
         # Most calls come from users already seen: no write transaction for them.
-        return Caller(app, known, created_user=False)
+        return Caller(app, identified.user, created_user=False)
     if app.id is None:  # never, for an app read from the store
         raise UnknownApiToken("invalid api token")
     with transaction(sessions) as session:
-        user, created = user_on_sight(session, app.id, uid, clock())
+        user, created = user_on_sight(session, app.id, identified.uid, clock())
     return Caller(app, user, created_user=created)
 
 
