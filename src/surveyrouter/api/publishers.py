@@ -20,6 +20,7 @@ from surveyrouter.clock import utc_now
 from surveyrouter.domain.callbacks import CallbackTemplateInvalid
 from surveyrouter.domain.money import RewardKind
 from surveyrouter.domain.profile import Gender
+from surveyrouter.domain.tags import TagsInvalid, normalized_tags
 from surveyrouter.domain.users import check_uid
 from surveyrouter.egress import DestinationRefused, guarded_client, parse_networks
 from surveyrouter.services import publishers
@@ -220,11 +221,16 @@ def post_test_callback(
     """Send one signed callback with ``debug=true`` to ``url`` (default: the app's callback
     URL) and show what the endpoint answered. An endpoint that cannot be reached is still
     200: ``response`` is null and ``error`` says why. A ``url`` whose host is not a public
-    address (nor in ``SURVEYROUTER_CALLBACK_TEST_ALLOWED_NETWORKS``) is 400."""
+    address (nor in ``SURVEYROUTER_CALLBACK_TEST_ALLOWED_NETWORKS``) is 400, and so are
+    ``tags`` a listing would refuse (``domain.tags``)."""
+    try:
+        tags = normalized_tags(body.tags.items())
+    except TagsInvalid as error:
+        raise HTTPException(400, f"tags: {error}") from error
     try:
         with _callback_http(runtime, publishers_url=body.url is not None) as http:
             result = publishers.send_test_callback(
-                app, body.url, _sample(body.data), http, tags=body.tags
+                app, body.url, _sample(body.data), http, tags=tags
             )
     except (NoCallbackUrl, CallbackTemplateInvalid, DestinationRefused) as error:
         raise HTTPException(400, f"url: {error}") from error

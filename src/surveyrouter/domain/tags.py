@@ -11,7 +11,7 @@ are control characters in values (they cannot be stored or sent).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from urllib.parse import parse_qsl
 
@@ -42,10 +42,17 @@ def parse_tags(query: str | None) -> Tags:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError as error:
         raise TagsInvalid(f"tags must be a URL-encoded query such as k=v&k2=v2 ({error})") from None
-    if len(pairs) > MAX_TAGS:
-        raise TagsInvalid(f"at most {MAX_TAGS} tags are allowed, got {len(pairs)}")
+    return normalized_tags(pairs)
+
+
+def normalized_tags(pairs: Iterable[tuple[str, str]]) -> Tags:
+    """``pairs`` as tags: trimmed, lower-cased and checked (``check_tag``), in order. Raises
+    ``TagsInvalid`` naming the first rule broken, a key given twice (after lower-casing)
+    included."""
     tags: dict[str, str] = {}
-    for raw_key, raw_value in pairs:
+    for count, (raw_key, raw_value) in enumerate(pairs, start=1):
+        if count > MAX_TAGS:
+            raise TagsInvalid(f"at most {MAX_TAGS} tags are allowed")
         key, value = raw_key.strip().lower(), raw_value.strip().lower()
         check_tag(key, value)
         if key in tags:
