@@ -506,3 +506,31 @@ def test_get_actions_says_where_its_time_went_in_server_timing(wall: Wall) -> No
     assert all(float(ms) >= 0 for ms in entries.values())
     assert float(entries["app"]) >= max(float(entries[name]) for name in stages)
     assert wall.http.get("/healthz").headers["server-timing"].startswith("app;dur=")
+
+
+def test_links_go_under_the_public_url_whatever_host_the_request_named(
+    database_url: str, publisher: App, rex_fixtures: Path
+) -> None:
+    settings = Settings(database_url=database_url, public_url="https://wall.example/sr/")
+    public = build_runtime(settings)
+    try:
+        feed = index_samples(public, rex_fixtures)
+        headers = {**HEADERS, "Host": "evil.example"}
+        with (
+            serving(create_app(public, feed=feed)) as url,
+            httpx.Client(base_url=url, headers=headers) as http,
+        ):
+            wall = Wall(http, public, publisher)
+            answer_standard_profile(wall)
+            links = [survey["link"] for survey in actions(wall)["surveys"]]
+    finally:
+        public.close()
+    assert links
+    assert all(link.startswith("https://wall.example/sr/v1/client/networks/") for link in links)
+
+
+def test_without_a_public_url_links_go_where_the_request_came(wall: Wall) -> None:
+    answer_standard_profile(wall)
+    links = [survey["link"] for survey in actions(wall)["surveys"]]
+    assert links
+    assert all(link.startswith(f"{wall.http.base_url}".rstrip("/") + "/v1/") for link in links)

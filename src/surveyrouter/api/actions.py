@@ -19,6 +19,7 @@ from surveyrouter.api.client_context import (
 )
 from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.api.matching_lane import MatchingLaneDep
+from surveyrouter.api.public_urls import public_base_url
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.money import format_amount
 from surveyrouter.domain.questions import Question
@@ -188,7 +189,7 @@ def _get_actions(call: ClientCall, offers: SurveyOffers, username: str | None) -
     if username is not None and username != client.caller.user.username:
         with transaction(call.runtime.sessions) as session:
             remember_context(session, client.caller.user.id, now, username=username)
-    result = offers.actions(client.caller, client.context, str(call.request.base_url), now)
+    result = offers.actions(client.caller, client.context, public_base_url(call.request), now)
     return ok_response(_actions(result, client.context.country, client.context.language))
 
 

@@ -18,6 +18,7 @@ from surveyrouter.api.client_context import (
 )
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
+from surveyrouter.api.public_urls import public_url_for
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.clicks import LeaveReason
@@ -130,5 +131,5 @@ def _link_caller(runtime: RuntimeDep, app_id: str | None, uid: str | None) -> Ca
 
 
 def _terminate(request: Request, app: App, reason: str) -> RedirectResponse:
-    fallback = str(request.url_for("survey_unavailable"))
+    fallback = public_url_for(request, "survey_unavailable")
     return RedirectResponse(termination_url(app, fallback, {"reason": reason}), 307)

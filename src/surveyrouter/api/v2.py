@@ -20,6 +20,7 @@ from surveyrouter.api.client_context import (
 )
 from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.api.matching_lane import MatchingLaneDep
+from surveyrouter.api.public_urls import public_base_url
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.categories import Category
 from surveyrouter.domain.money import format_amount
@@ -125,7 +126,7 @@ def _get_surveys(call: ClientCall, offers: SurveyOffers, query: _ListingQuery) -
         with transaction(call.runtime.sessions) as session:
             remember_context(session, caller.user.id, now, username=query.username)
     excluded = excluded_networks(offers, (query.network_blacklist or "").split(","))
-    base_url = str(call.request.base_url)
+    base_url = public_base_url(call.request)
     listing = list_surveys(offers, caller, client.context, base_url, parsed, excluded, now)
     return ok_response(
         Surveys(

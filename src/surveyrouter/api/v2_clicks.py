@@ -23,6 +23,7 @@ from surveyrouter.api.client_context import (
 )
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
+from surveyrouter.api.public_urls import public_url_for
 from surveyrouter.api.v2 import SurveyDetailsOut, TagsQuery, details_out
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.clicks import LeaveReason
@@ -54,8 +55,8 @@ def get_flow(request: Request, offers: OffersDep) -> ClickFlow:
     return ClickFlow(
         offers,
         request.app.state.entry_links,
-        str(request.url_for("survey_unavailable")),
-        str(request.url_for("start_bonus_complete")),
+        public_url_for(request, "survey_unavailable"),
+        public_url_for(request, "start_bonus_complete"),
     )
 
 
@@ -150,7 +151,7 @@ def open_click(
     try:
         call, impression = _impression_call(request, runtime, flow, i, s, now)
     except _ExpiredImpression as expired:
-        fallback = str(request.url_for("survey_unavailable"))
+        fallback = public_url_for(request, "survey_unavailable")
         url = termination_url(expired.caller.app, fallback, {"reason": "expired_link"})
         return RedirectResponse(url, status_code=307)
     click = _create(flow, call, impression, tags, now)
