@@ -9,16 +9,19 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import OperationalError
 
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.domain.apps import App
 from surveyrouter.domain.callbacks import CallbackFacts, build_callback_url, verify_callback
 from surveyrouter.domain.money import Reward, RewardKind
+from surveyrouter.services import callback_delivery
 from surveyrouter.services.apps import create_app
 from surveyrouter.services.callback_delivery import CallbackDelivery, DeliveryRound
 from surveyrouter.store.db import transaction
@@ -364,3 +367,39 @@ def test_a_stored_url_httpx_cannot_send_fails_its_own_attempt_and_stops_no_other
     assert (item.status, item.attempts) == (CallbackStatus.PENDING, 1)
     assert item.last_error is not None
     assert "xn--a" in item.last_error or "codepoint" in item.last_error.lower()
+
+
+def test_a_result_the_store_fails_to_record_loses_no_other_result(
+    runtime: Runtime,
+    publisher: App,
+    receiver: tuple[Receiver, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target, base = receiver
+    for tx in ("tx14", "tx15", "tx16"):
+        enqueue(runtime, publisher, signed_url(base, publisher, tx), tx)
+    with runtime.sessions() as session:
+        failing = get_callback(session, "tx15")
+    assert failing is not None
+    real = callback_delivery.record_delivered
+
+    def store_fails_for_tx15(session: Any, item_id: int, at: datetime, status: int) -> None:
+        if item_id == failing.id:
+            raise OperationalError("UPDATE callback_outbox", {}, Exception("database is locked"))
+        real(session, item_id, at, status)
+
+    monkeypatch.setattr(callback_delivery, "record_delivered", store_fails_for_tx15)
+    clock = Clock(T0)
+    with CallbackDelivery(runtime.sessions, clock) as delivery:
+        assert delivery.deliver_due().delivered == 2
+        monkeypatch.setattr(callback_delivery, "record_delivered", real)
+        assert delivery.deliver_due().attempted == 0  # tx15 is still claimed
+        clock.now += timedelta(minutes=2)  # its claim runs out: sent again, at least once
+        assert delivery.deliver_due().delivered == 1
+    assert {status(runtime, tx) for tx in ("tx14", "tx15", "tx16")} == {CallbackStatus.DELIVERED}
+    assert sorted(url.partition("tx=")[2][:4] for url in target.received) == [
+        "tx14",
+        "tx15",
+        "tx15",
+        "tx16",
+    ]

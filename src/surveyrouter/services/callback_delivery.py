@@ -6,6 +6,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -33,8 +34,8 @@ DEFAULT_ATTEMPT_LIMIT = 30.0
 # Callbacks of one batch in flight at once, so one publisher's unreachable endpoint (each
 # attempt waiting out its connect timeout) does not hold up every other app's callbacks.
 DEFAULT_CONCURRENCY = 8
-# Longer than an attempt plus its wait for a free slot, so a claim never expires under a live
-# delivery: an item still waiting past half of it renews its own before it is sent.
+# Longer than an attempt (DEFAULT_ATTEMPT_LIMIT), so a claim never expires under a live one;
+# an item that waited for a free slot past half of it renews its claim before it is sent.
 DEFAULT_LEASE = timedelta(minutes=2)
 
 # A response hook, as httpx calls it: awaited with each response before its status is read.
@@ -46,6 +47,7 @@ class Attempt(enum.Enum):
     FAILED = "failed"  # tried again later
     DEAD = "dead"  # the retry window has closed
     SUPERSEDED = "superseded"  # another worker took or finished it meanwhile
+    UNRECORDED = "unrecorded"  # the store failed: sent again once the lease ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,11 @@ class CallbackDelivery:
         self.attempt_limit = attempt_limit
         self.concurrency = concurrency
         self._runner = asyncio.Runner()
+        # The store's work runs in threads: one per slot and spare ones for the claim and
+        # the name lookups, so neither waits behind a slow write.
+        self._runner.get_loop().set_default_executor(
+            ThreadPoolExecutor(concurrency + 2, thread_name_prefix="callback-delivery")
+        )
         hooks: Mapping[str, list[ResponseHook]] = {"response": list(response_hooks)}
         # Redirects are not followed: the hash signs this URL, not wherever it points.
         self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, event_hooks=hooks)
@@ -152,10 +159,21 @@ class CallbackDelivery:
         self, item: OutboxItem, claimed_at: datetime, slots: asyncio.Semaphore
     ) -> Attempt:
         async with slots:
-            if not await asyncio.to_thread(self._still_ours, item, claimed_at):
-                return Attempt.SUPERSEDED
-            answer = await self._send(item.url)
-            return await asyncio.to_thread(self._record, item, answer)
+            try:
+                if not await asyncio.to_thread(self._still_ours, item, claimed_at):
+                    return Attempt.SUPERSEDED
+                answer = await self._send(item.url)
+                return await asyncio.to_thread(self._record, item, answer)
+            except Exception:
+                # The store failed for this one (a lock timeout, a dropped connection): the
+                # others' results are still recorded, and this one is sent again when its
+                # claim runs out. At least once, as always.
+                logger.exception(
+                    "callback %s: its result could not be recorded; it is sent again once "
+                    "its claim runs out",
+                    item.transaction_id,
+                )
+                return Attempt.UNRECORDED
 
     def _still_ours(self, item: OutboxItem, claimed_at: datetime) -> bool:
         """Whether this worker may send ``item`` now: at once while the batch is young; past
