@@ -233,10 +233,12 @@ def test_imported_answers_do_not_count_toward_the_start_bonus_the_users_own_do(
         assert listed["start_bonus"] == {"reward": "50"}  # none of the four is the user's
         assert bonuses() == []
 
-        # The user answers gender as imported: now it is theirs. Importing it again keeps it so.
+        # The user answers gender as imported: now it is theirs. Importing it again keeps it
+        # so, and so does an import that changes its value.
         answered = wall.post("/v1/client/networks/0/questions/gender", json={"answers": ["2"]})
         assert answered.status_code == 200, answered.text
         import_users(s2s, user())
+        import_users(s2s, user(gender="MALE"))
         assert bonuses() == []
 
         answered = wall.post(

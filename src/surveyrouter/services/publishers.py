@@ -260,8 +260,8 @@ def import_users(
     ``languages``) and username set, and each answer the import names replaces the stored one
     (§2.8: "always send a fully updated profile"). Answers it does not name are kept. An
     import pays no start bonus, and its answers do not count toward one: the bonus rewards
-    questions the user answers, not a publisher's data (``own_answer_count``). An imported
-    answer the user already gave, with the same values, stays the user's.
+    questions the user answers, not a publisher's data (``own_answer_count``). A question the
+    user answered stays theirs, whatever value the import gives it.
 
     The same uid twice in one import is written twice, the later last. Importing again is
     safe: the same profile stores the same thing.
@@ -293,7 +293,10 @@ def _write_profile(session: Session, app_id: int, profile: CheckedProfile, at: d
         kept = stored.get(key)
         if kept is not None and not kept.skipped and kept.values == values:
             continue
-        put_answer(session, user.id, key, values, at, imported=True)
+        # A question the user answered stays one they answered, whatever value the
+        # publisher's data now gives it: their start-bonus progress is not taken back.
+        users_own = kept is not None and not kept.skipped and not kept.imported
+        put_answer(session, user.id, key, values, at, imported=not users_own)
 
 
 def _standard(library: QuestionLibrary, attribute_id: int) -> Question:
