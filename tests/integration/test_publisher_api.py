@@ -51,7 +51,7 @@ from surveyrouter.store.questions import (
     put_network_attribute,
 )
 from surveyrouter.store.schema import UserRow
-from surveyrouter.store.users import ban_user, find_user, user_by_id
+from surveyrouter.store.users import ban_user, find_user, user_by_id, user_on_sight
 from surveyrouter.store.v2_clicks import add_v2_click, get_v2_click
 from tests.integration.receiver import receiving
 from tests.integration.test_server import assert_error_envelope, serving
@@ -685,6 +685,27 @@ def test_an_erased_users_tombstone_uid_reaches_no_one(
         erased = find_user(session, publisher.id, tombstone)
     assert erased is not None
     assert (erased.country, erased.erased_at is not None) == (None, True)  # left as erased
+
+
+def test_a_live_user_whose_id_took_the_reserved_form_before_is_still_served_and_erased(
+    client: httpx.Client, runtime: Runtime, publisher: App
+) -> None:
+    assert publisher.id is not None
+    with transaction(runtime.sessions) as session:  # seen before the form was reserved
+        user_on_sight(session, publisher.id, "erased-but-alive", now())
+    as_client = client.get(
+        "/v1/client/user", headers={"X-Api-Token": API_TOKEN, "X-User-Id": "erased-but-alive"}
+    )
+    assert as_client.status_code == 200, as_client.text
+    assert client.get("/v1/publishers/users/erased-but-alive/profile").status_code == 200
+    assert client.delete("/v1/publishers/users/erased-but-alive").status_code == 200
+    assert_error_envelope(
+        client.get("/v1/publishers/users/erased-but-alive/profile"), "404 Not Found"
+    )
+    new_one = client.get(
+        "/v1/client/user", headers={"X-Api-Token": API_TOKEN, "X-User-Id": "erased-new"}
+    )
+    assert_error_envelope(new_one, "400 Bad Request")  # no new user takes the form
 
 
 def test_an_erased_uid_can_be_imported_again_as_a_new_user(

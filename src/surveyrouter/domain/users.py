@@ -61,8 +61,15 @@ def check_uid(uid: str) -> str:
     if not uid.isascii() or not uid.isprintable():
         raise UserIdInvalid("the user id must be printable ASCII")
     if uid.startswith(ERASED_PREFIX):
-        raise UserIdInvalid(f"a user id may not start with {ERASED_PREFIX!r}: erased users' ids do")
+        raise UserIdReserved(
+            f"a user id may not start with {ERASED_PREFIX!r}: erased users' ids do"
+        )
     return uid
+
+
+class UserIdReserved(UserIdInvalid):
+    """A uid of the form erased users' ids take. One a live user already has (given before the
+    form was reserved) still names that user; no new user is created with it."""
 
 
 def respondent_id(server_secret: bytes, app_id: int, uid: str) -> str:

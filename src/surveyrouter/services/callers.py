@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from surveyrouter.domain.apps import App
-from surveyrouter.domain.users import User, check_uid
+from surveyrouter.domain.users import User, UserIdReserved, check_uid
 from surveyrouter.store.apps import (
     AppNotFound,
     find_app_by_token,
@@ -105,7 +105,11 @@ def identify(
 
     Raises ``UnknownApiToken``, or ``UserIdInvalid`` for a uid that breaks §1.2's rules.
     """
-    check_uid(uid)
+    reserved: UserIdReserved | None = None
+    try:
+        check_uid(uid)
+    except UserIdReserved as error:
+        reserved = error  # names a live user who had it before it was reserved, or no one
     with reads() as session:
         if apps is None:
             app = find_app_by_token(session, api_token)
@@ -114,6 +118,8 @@ def identify(
             known = find_user(session, app.id, uid)
         else:
             app, known = _kept_app_and_user(session, apps, api_token, uid)
+    if reserved is not None and (known is None or known.erased_at is not None):
+        raise reserved
     return Identified(app, uid, known)
 
 

@@ -40,7 +40,13 @@ from surveyrouter.domain.questions import (
     QuestionNotFound,
     validate_answer,
 )
-from surveyrouter.domain.users import ERASED_PREFIX, User, UserIdInvalid, check_uid
+from surveyrouter.domain.users import (
+    ERASED_PREFIX,
+    User,
+    UserIdInvalid,
+    UserIdReserved,
+    check_uid,
+)
 from surveyrouter.services.rewards import as_sent, as_the_app_shows, check_sendable
 from surveyrouter.store.answers import StoredAnswer, delete_answers, put_answer, user_answers
 from surveyrouter.store.apps import find_app_by_s2s_token, find_app_by_token
@@ -415,12 +421,15 @@ def forget_user(sessions: sessionmaker[Session], app: App, uid: str, at: datetim
 
 
 def _find(session: Session, app: App, uid: str) -> User:
+    """The app's live user ``uid``: never an erased one, whose uid is a tombstone."""
     try:
         check_uid(uid)
+    except UserIdReserved:
+        pass  # a live user's id from before the form was reserved: still theirs
     except UserIdInvalid:
         raise PublisherUserNotFound(f"user not found: {uid[:80]!r}") from None
     user = find_user(session, app.id, uid) if app.id is not None else None
-    if user is None:
+    if user is None or user.erased_at is not None:
         raise PublisherUserNotFound(f"user not found: {uid!r}")
     return user
 
