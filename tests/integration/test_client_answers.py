@@ -156,6 +156,9 @@ def _user_row(runtime: Runtime, publisher: App, uid: str) -> Any:
         ("POST", "/v1/client/networks/1/surveys/5/leave", {"reason": "BORED"}, "422"),
         ("GET", "/v1/client/actions?platform=XYZ", None, "400"),
         ("GET", "/v1/client/check?os=weird", None, "400"),
+        ("GET", "/v1/client/user/history?filter=NOPE", None, "422"),
+        ("POST", "/v1/client/networks/x/questions/pets/skip", None, "422"),
+        ("POST", "/v2/client/surveys/" + "9" * 70 + "/skip", None, "422"),
     ],
 )
 def test_a_call_refused_for_its_input_writes_nothing_not_even_a_new_user(

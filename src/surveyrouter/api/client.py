@@ -11,7 +11,6 @@ from surveyrouter.api.actions import OffersDep
 from surveyrouter.api.client_context import (
     ClientCallDep,
     ClientRoute,
-    UnrestrictedRequestDep,
     resolve_unrestricted,
 )
 from surveyrouter.api.dependencies import RuntimeDep
@@ -51,8 +50,9 @@ class ClientUser(BaseModel):
 
 
 @router.get("/user")
-def get_user(call: UnrestrictedRequestDep) -> Envelope[ClientUser]:
+def get_user(client: ClientCallDep) -> Envelope[ClientUser]:
     """The calling user, created on first sight; ``country`` as this call resolved it."""
+    call = resolve_unrestricted(client)
     user = call.caller.user
     return ok(
         ClientUser(
@@ -117,13 +117,14 @@ def post_answer(
 
 @router.post("/networks/{network_id}/questions/{question_id}/skip")
 def post_skip(
-    call: UnrestrictedRequestDep,
+    client: ClientCallDep,
     runtime: RuntimeDep,
     offers: OffersDep,
     network_id: NetworkId,
     question_id: QuestionId,
 ) -> Envelope[Empty]:
     """Skip a question for good (standard profile questions cannot be skipped)."""
+    call = resolve_unrestricted(client)
     question = _question(offers, network_id, question_id)
     try:
         skip_question(runtime.sessions, question, call.caller.user, utc_now())

@@ -85,7 +85,8 @@ class ClientQuery(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ClientCall:
-    """A client call as sent, before anything is looked up: ``client_request`` resolves it."""
+    """A client call as sent, before anything is looked up: ``resolve_client_call`` (or
+    ``resolve_unrestricted``) resolves it, in the route."""
 
     request: Request
     runtime: Runtime
@@ -121,7 +122,7 @@ ClientCallDep = Annotated[ClientCall, Depends(client_call)]
 def resolve_client_call(call: ClientCall) -> ClientRequest:
     """The caller and their resolved context; what changed about the user is remembered.
     An unknown ``platform``/``os``/``sdk`` or a malformed override is 400 naming it.
-    Blocking (it reads the store): routes get it as ``ClientRequestDep``, in a worker thread."""
+    Blocking (it reads the store): routes call it in their worker thread."""
     request, query = call.request, call.query
     identified = authenticate(request, call.runtime, call.api_token, call.uid)
     parameters = ClientParameters(
@@ -148,11 +149,6 @@ def request_ip(request: Request) -> str | None:
         request.headers.getlist("x-forwarded-for"),
         geo.trusted_proxies,
     )
-
-
-def client_request(call: ClientCallDep) -> ClientRequest:
-    """``resolve_client_call`` as a dependency: FastAPI runs it in a worker thread."""
-    return resolve_client_call(call)
 
 
 def _openapi_parameters() -> list[dict[str, Any]]:
@@ -187,7 +183,7 @@ def _depends_on(dependant: Dependant, call: Any) -> bool:
 
 
 def caller_request(request: Request, caller: Caller, runtime: Runtime) -> ClientRequest:
-    """``client_request`` for a caller known otherwise (a signed survey link or impression
+    """``resolve_client_call`` for a caller known otherwise (a signed survey link or impression
     names them), in the context the request itself shows: no query overrides."""
     parameters = ClientParameters(
         ip=request_ip(request),
@@ -237,22 +233,17 @@ def _in_context(
         return ClientRequest(caller, context)
 
 
-ClientRequestDep = Annotated[ClientRequest, Depends(client_request)]
-
-
-def unrestricted_request(call: ClientRequestDep) -> ClientRequest:
-    """``client_request`` for the user endpoints other than Get Actions: a user behind a VPN
-    or other anonymous IP is refused with 406 (client API §3.8), as BitLabs does."""
+def unrestricted_request(call: ClientRequest) -> ClientRequest:
+    """``call``, unless the user is behind a VPN or other anonymous IP: the user endpoints
+    other than Get Actions refuse them with 406 (client API §3.8), as BitLabs does."""
     if call.context.anonymous_ip:
         raise HTTPException(406, "vpn detected")
     return call
 
 
-UnrestrictedRequestDep = Annotated[ClientRequest, Depends(unrestricted_request)]
-
-
 def resolve_unrestricted(call: ClientCall) -> ClientRequest:
-    """``unrestricted_request`` for a route that takes a body: called in the route, so only
-    once FastAPI has validated the body. As a dependency it would run first, and a call
-    refused for its body would still have created a new user and remembered their context."""
+    """``resolve_client_call`` then ``unrestricted_request``: what a user endpoint other than
+    Get Actions calls first. In the route, not as a dependency: FastAPI runs dependencies
+    before it validates the route's own parameters and body, and a call refused for those
+    would already have created a new user and remembered their context."""
     return unrestricted_request(resolve_client_call(call))

@@ -15,8 +15,8 @@ from surveyrouter.api.client_context import (
     ClientCall,
     ClientCallDep,
     ClientRoute,
-    UnrestrictedRequestDep,
     resolve_client_call,
+    resolve_unrestricted,
 )
 from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.api.matching_lane import MatchingLaneDep
@@ -141,9 +141,10 @@ SurveyId = Annotated[str, Path(max_length=64, description="A v2 survey id, e.g. 
 
 @router.post("/surveys/{survey_id}/skip")
 def post_skip_survey(
-    call: UnrestrictedRequestDep, offers: OffersDep, survey_id: SurveyId
+    client: ClientCallDep, offers: OffersDep, survey_id: SurveyId
 ) -> Envelope[Empty]:
     """Never list this survey to the user again (v1 and v2)."""
+    call = resolve_unrestricted(client)
     try:
         skip_survey(offers, call.caller, survey_id, utc_now())
     except UnknownSurvey as error:

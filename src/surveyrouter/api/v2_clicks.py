@@ -17,7 +17,6 @@ from surveyrouter.api.client_context import (
     ClientCallDep,
     ClientRequest,
     ClientRoute,
-    UnrestrictedRequestDep,
     caller_request,
     resolve_unrestricted,
 )
@@ -177,8 +176,9 @@ def post_click(
 
 
 @router.get("/clicks/{click_id}")
-def get_click(call: UnrestrictedRequestDep, flow: FlowDep, click_id: ClickId) -> Envelope[ClickOut]:
+def get_click(client: ClientCallDep, flow: FlowDep, click_id: ClickId) -> Envelope[ClickOut]:
     """The click's next question, or the redirect it ends in."""
+    call = resolve_unrestricted(client)
     now = utc_now()
     click = _click(flow, call, click_id)
     return ok(_click_out(flow.step(call.caller, call.context, click, now), call))
