@@ -114,13 +114,16 @@ def test_malformed_json_is_a_422_in_the_envelope(client: httpx.Client) -> None:
     assert_error_envelope(response, "422 Unprocessable Entity")
 
 
-def test_answering_needs_authentication(client: httpx.Client) -> None:
+@pytest.mark.parametrize("body", [{"answers": ["1"]}, {"answers": 1}])
+def test_answering_needs_authentication_before_anything_else(
+    client: httpx.Client, body: dict[str, Any]
+) -> None:
     response = client.post(
         "/v1/client/networks/0/questions/gender",
-        json={"answers": ["1"]},
+        json=body,
         headers={"X-Api-Token": "unknown-token-000000"},
     )
-    assert response.status_code == 401
+    assert_error_envelope(response, "401 Unauthorized")
 
 
 def test_an_oversized_body_is_a_413_in_the_envelope_declared_or_streamed(

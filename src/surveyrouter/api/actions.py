@@ -15,7 +15,7 @@ from surveyrouter.api.client_context import (
     ClientCallDep,
     ClientRoute,
     resolve_client_call,
-    resolve_unrestricted,
+    unrestricted_request,
 )
 from surveyrouter.api.envelope import Envelope, ok, ok_response
 from surveyrouter.api.matching_lane import MatchingLaneDep
@@ -203,7 +203,7 @@ async def get_check(
 
 
 def _get_check(call: ClientCall, offers: SurveyOffers) -> Envelope[Check]:
-    client = resolve_unrestricted(call)
+    client = unrestricted_request(resolve_client_call(call))
     return ok(Check(has_surveys=offers.has_surveys(client.caller, client.context, utc_now())))
 
 

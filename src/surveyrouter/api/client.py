@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from surveyrouter.api.actions import OffersDep
 from surveyrouter.api.client_context import (
-    ClientCallDep,
+    AuthenticatedCallDep,
     ClientRoute,
     resolve_unrestricted,
 )
@@ -50,7 +50,7 @@ class ClientUser(BaseModel):
 
 
 @router.get("/user")
-def get_user(client: ClientCallDep) -> Envelope[ClientUser]:
+def get_user(client: AuthenticatedCallDep) -> Envelope[ClientUser]:
     """The calling user, created on first sight; ``country`` as this call resolved it."""
     call = resolve_unrestricted(client)
     user = call.caller.user
@@ -90,7 +90,7 @@ class Empty(BaseModel):
 
 @router.post("/networks/{network_id}/questions/{question_id}")
 def post_answer(
-    client: ClientCallDep,
+    client: AuthenticatedCallDep,
     runtime: RuntimeDep,
     offers: OffersDep,
     network_id: NetworkId,
@@ -117,7 +117,7 @@ def post_answer(
 
 @router.post("/networks/{network_id}/questions/{question_id}/skip")
 def post_skip(
-    client: ClientCallDep,
+    client: AuthenticatedCallDep,
     runtime: RuntimeDep,
     offers: OffersDep,
     network_id: NetworkId,

@@ -119,12 +119,14 @@ async def client_call(request: Request) -> ClientCall:
 ClientCallDep = Annotated[ClientCall, Depends(client_call)]
 
 
-def resolve_client_call(call: ClientCall) -> ClientRequest:
-    """The caller and their resolved context; what changed about the user is remembered.
-    An unknown ``platform``/``os``/``sdk`` or a malformed override is 400 naming it.
-    Blocking (it reads the store): routes call it in their worker thread."""
+def resolve_client_call(call: ClientCall, identified: Identified | None = None) -> ClientRequest:
+    """The caller (``identified`` when already authenticated) and their resolved context;
+    what changed about the user is remembered. An unknown ``platform``/``os``/``sdk`` or a
+    malformed override is 400 naming it. Blocking (it reads the store): routes call it in
+    their worker thread."""
     request, query = call.request, call.query
-    identified = authenticate(request, call.runtime, call.api_token, call.uid)
+    if identified is None:
+        identified = authenticate(request, call.runtime, call.api_token, call.uid)
     parameters = ClientParameters(
         ip=request_ip(request),
         user_agent=request.headers.get("user-agent"),
@@ -241,9 +243,28 @@ def unrestricted_request(call: ClientRequest) -> ClientRequest:
     return call
 
 
-def resolve_unrestricted(call: ClientCall) -> ClientRequest:
-    """``resolve_client_call`` then ``unrestricted_request``: what a user endpoint other than
-    Get Actions calls first. In the route, not as a dependency: FastAPI runs dependencies
-    before it validates the route's own parameters and body, and a call refused for those
-    would already have created a new user and remembered their context."""
-    return unrestricted_request(resolve_client_call(call))
+@dataclass(frozen=True, slots=True)
+class AuthenticatedCall:
+    """A client call whose app and user are known, before anything is written."""
+
+    call: ClientCall
+    identified: Identified
+
+
+def authenticated_call(call: ClientCallDep) -> AuthenticatedCall:
+    """The call's app and user, read only: 401 (or 400 for a bad uid) comes before FastAPI
+    validates the route's own parameters and body. Sync: FastAPI runs it in a worker thread."""
+    identified = authenticate(call.request, call.runtime, call.api_token, call.uid)
+    return AuthenticatedCall(call, identified)
+
+
+AuthenticatedCallDep = Annotated[AuthenticatedCall, Depends(authenticated_call)]
+
+
+def resolve_unrestricted(authenticated: AuthenticatedCall) -> ClientRequest:
+    """The rest of ``resolve_client_call``, then ``unrestricted_request``: what a user
+    endpoint other than Get Actions calls first. In the route, not as a dependency: FastAPI
+    runs dependencies before it validates the route's own parameters and body, and a call
+    refused for those would already have created a new user and remembered their context."""
+    call = resolve_client_call(authenticated.call, authenticated.identified)
+    return unrestricted_request(call)

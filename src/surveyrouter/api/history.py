@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from surveyrouter.api.actions import CategoryOut, NetworkOut
-from surveyrouter.api.client_context import ClientCallDep, ClientRoute, resolve_unrestricted
+from surveyrouter.api.client_context import AuthenticatedCallDep, ClientRoute, resolve_unrestricted
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.bootstrap import configured_networks
@@ -54,7 +54,7 @@ class HistoryEntry(BaseModel):
 
 @router.get("/user/history")
 def get_history(
-    client: ClientCallDep, runtime: RuntimeDep, filters: Filters = None
+    client: AuthenticatedCallDep, runtime: RuntimeDep, filters: Filters = None
 ) -> Envelope[list[HistoryEntry]]:
     """The newest 100 surveys the user entered, one event each (a completed survey only
     COMPLETE), newest first. An unknown ``filter`` is 422."""

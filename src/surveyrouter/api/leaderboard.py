@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, PlainSerializer
 
-from surveyrouter.api.client_context import ClientCallDep, ClientRoute, resolve_unrestricted
+from surveyrouter.api.client_context import AuthenticatedCallDep, ClientRoute, resolve_unrestricted
 from surveyrouter.api.dependencies import RuntimeDep
 from surveyrouter.api.envelope import Envelope, ok
 from surveyrouter.clock import utc_now
@@ -47,7 +47,7 @@ class LeaderboardOut(BaseModel):
 
 
 @router.get("/leaderboard")
-def get_leaderboard(client: ClientCallDep, runtime: RuntimeDep) -> Envelope[LeaderboardOut]:
+def get_leaderboard(client: AuthenticatedCallDep, runtime: RuntimeDep) -> Envelope[LeaderboardOut]:
     """This week's (Monday 00:00 UTC on) ten best-earning named users, the caller's place
     (null if they earned nothing this week or have no username) and each rank's prize. 404
     when the app has no leaderboard."""

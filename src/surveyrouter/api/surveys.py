@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from surveyrouter.api.actions import OffersDep
 from surveyrouter.api.client_context import (
-    ClientCallDep,
+    AuthenticatedCallDep,
     ClientRoute,
     caller_request,
     resolve_unrestricted,
@@ -95,7 +95,7 @@ class Empty(BaseModel):
 
 @router.post("/networks/{network_id}/surveys/{survey_id}/leave")
 def post_leave(
-    client: ClientCallDep,
+    client: AuthenticatedCallDep,
     offers: OffersDep,
     network_id: NetworkId,
     survey_id: SurveyId,

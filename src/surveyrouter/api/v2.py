@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from surveyrouter.api.actions import OffersDep, RestrictionReason, Username, restriction_out
 from surveyrouter.api.client_context import (
+    AuthenticatedCallDep,
     ClientCall,
     ClientCallDep,
     ClientRoute,
@@ -141,7 +142,7 @@ SurveyId = Annotated[str, Path(max_length=64, description="A v2 survey id, e.g. 
 
 @router.post("/surveys/{survey_id}/skip")
 def post_skip_survey(
-    client: ClientCallDep, offers: OffersDep, survey_id: SurveyId
+    client: AuthenticatedCallDep, offers: OffersDep, survey_id: SurveyId
 ) -> Envelope[Empty]:
     """Never list this survey to the user again (v1 and v2)."""
     call = resolve_unrestricted(client)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from surveyrouter.api.actions import OffersDep, ValidationInfoOut, validation_out
 from surveyrouter.api.client import AnswerValue
 from surveyrouter.api.client_context import (
-    ClientCallDep,
+    AuthenticatedCallDep,
     ClientRequest,
     ClientRoute,
     caller_request,
@@ -176,7 +176,7 @@ def post_click(
 
 
 @router.get("/clicks/{click_id}")
-def get_click(client: ClientCallDep, flow: FlowDep, click_id: ClickId) -> Envelope[ClickOut]:
+def get_click(client: AuthenticatedCallDep, flow: FlowDep, click_id: ClickId) -> Envelope[ClickOut]:
     """The click's next question, or the redirect it ends in."""
     call = resolve_unrestricted(client)
     now = utc_now()
@@ -186,7 +186,7 @@ def get_click(client: ClientCallDep, flow: FlowDep, click_id: ClickId) -> Envelo
 
 @router.post("/clicks/{click_id}")
 def post_click_action(
-    client: ClientCallDep, flow: FlowDep, click_id: ClickId, body: UpdateClick
+    client: AuthenticatedCallDep, flow: FlowDep, click_id: ClickId, body: UpdateClick
 ) -> Envelope[ClickOut]:
     """Answer or skip the click's question, or leave; returns the click as GET shows it."""
     call = resolve_unrestricted(client)
