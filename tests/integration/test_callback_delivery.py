@@ -403,3 +403,18 @@ def test_a_result_the_store_fails_to_record_loses_no_other_result(
         "tx15",
         "tx16",
     ]
+
+
+def test_a_round_runs_from_a_thread_whose_own_event_loop_is_running(
+    runtime: Runtime, publisher: App, receiver: tuple[Receiver, str]
+) -> None:
+    # As under Playwright's sync API, or any caller already inside asyncio.
+    _target, base = receiver
+    enqueue(runtime, publisher, signed_url(base, publisher, "tx17"), "tx17")
+
+    async def inside_a_running_loop() -> DeliveryRound:
+        with CallbackDelivery(runtime.sessions, Clock(T0)) as delivery:
+            return delivery.deliver_due()
+
+    assert asyncio.run(inside_a_running_loop()).delivered == 1
+    assert status(runtime, "tx17") is CallbackStatus.DELIVERED

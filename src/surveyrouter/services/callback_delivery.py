@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,8 @@ from surveyrouter.store.outbox import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Each connect, write and read may take this long...
 DEFAULT_TIMEOUT = 10.0
@@ -83,10 +86,11 @@ class CallbackDelivery:
     before sending, results after each answer, so a crash at any point loses nothing: an
     unfinished claim is simply sent again when its lease ends.
 
-    Up to ``concurrency`` callbacks of a batch are in flight at once, on an event loop of the
-    delivery's own (``deliver_due`` is called from one thread, the worker's); the answer's
-    body is never read, only its status. Close it (or use it as a context manager) to close
-    its connections and its loop.
+    Up to ``concurrency`` callbacks of a batch are in flight at once, on an event loop the
+    delivery runs in a thread of its own, so ``deliver_due`` may be called from any thread,
+    one with an event loop of its own running included; the answer's body is never read,
+    only its status. Close it (or use it as a context manager) to close its connections,
+    its loop and its threads.
     """
 
     def __init__(
@@ -109,12 +113,16 @@ class CallbackDelivery:
         self.first_retry = first_retry
         self.attempt_limit = attempt_limit
         self.concurrency = concurrency
-        self._runner = asyncio.Runner()
+        self._loop = asyncio.new_event_loop()
         # The store's work runs in threads: one per slot and spare ones for the claim and
         # the name lookups, so neither waits behind a slow write.
-        self._runner.get_loop().set_default_executor(
+        self._loop.set_default_executor(
             ThreadPoolExecutor(concurrency + 2, thread_name_prefix="callback-delivery")
         )
+        self._loop_thread = threading.Thread(
+            target=self._loop.run_forever, name="callback-delivery-loop", daemon=True
+        )
+        self._loop_thread.start()
         hooks: Mapping[str, list[ResponseHook]] = {"response": list(response_hooks)}
         # Redirects are not followed: the hash signs this URL, not wherever it points.
         self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, event_hooks=hooks)
@@ -131,17 +139,28 @@ class CallbackDelivery:
         self.close()
 
     def close(self) -> None:
-        self._runner.run(self._http.aclose())
-        self._runner.close()
+        if self._loop.is_closed():
+            return
+        try:
+            self._on_loop(self._http.aclose())
+            self._on_loop(self._loop.shutdown_default_executor())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join()
+            self._loop.close()
 
     def deliver_due(self) -> DeliveryRound:
         """One round: claim what is due, send each, record each result as it comes."""
-        outcomes = self._runner.run(self._round())
+        outcomes = self._on_loop(self._round())
         return DeliveryRound(
             delivered=outcomes.count(Attempt.DELIVERED),
             failed=outcomes.count(Attempt.FAILED),
             dead=outcomes.count(Attempt.DEAD),
         )
+
+    def _on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the delivery's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     async def _round(self) -> list[Attempt]:
         claimed_at = self.clock()
