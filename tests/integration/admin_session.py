@@ -13,7 +13,7 @@ from surveyrouter.api.app import create_app
 from surveyrouter.bootstrap import Runtime
 from surveyrouter.clock import utc_now
 from surveyrouter.services.operators import create_operator
-from tests.integration.test_server import serving
+from tests.integration.test_server import HTTP_TIMEOUT, serving
 
 OPERATOR = "ops@example.org"
 PASSWORD = "a long operator password"
@@ -42,7 +42,10 @@ def sign_in(
 def dashboard(runtime: Runtime) -> Iterator[tuple[httpx.Client, str]]:
     """A served app, an operator signed in to it, and their session's CSRF token."""
     create_operator(runtime.sessions, utc_now, OPERATOR, PASSWORD)
-    with serving(create_app(runtime)) as url, httpx.Client(base_url=url) as http:
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url) as http,
+    ):
         signed = sign_in(http)
         assert signed.status_code == 303, signed.text
         page = http.get("/admin/networks")

@@ -25,7 +25,7 @@ from tests.integration.admin_session import OPERATOR, dashboard
 from tests.integration.test_admin_apps import read_form
 from tests.integration.test_admin_users import TOKEN, complete, stored_user
 from tests.integration.test_outcomes import person, publisher
-from tests.integration.test_server import serving
+from tests.integration.test_server import HTTP_TIMEOUT, serving
 
 
 @pytest.fixture
@@ -166,7 +166,10 @@ def test_the_page_filters_by_kind_and_refuses_what_is_not_one(
 
 
 def test_a_stranger_is_sent_to_the_sign_in_page(runtime: Runtime) -> None:
-    with serving(create_app(runtime)) as url, httpx.Client(base_url=url) as http:
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url) as http,
+    ):
         response = http.get("/admin/activity")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/admin/sign-in")

@@ -22,7 +22,7 @@ from surveyrouter.services.apps import create_app as create_publisher_app
 from surveyrouter.store.apps import get_app, list_apps
 from surveyrouter.web.admin.apps import EDIT_FIELDS
 from tests.integration.admin_session import dashboard
-from tests.integration.test_server import serving
+from tests.integration.test_server import HTTP_TIMEOUT, serving
 
 CALLBACK = "https://pub.example/cb?uid=[%UID%]&val=[%VAL%]&tx=[%TX%]"
 
@@ -456,7 +456,10 @@ def test_an_unknown_app_is_not_found(
 
 def test_a_stranger_is_sent_to_the_sign_in_page(runtime: Runtime) -> None:
     app = an_app(runtime)
-    with serving(create_app(runtime)) as url, httpx.Client(base_url=url) as http:
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url) as http,
+    ):
         for path in ("/admin/apps", f"/admin/apps/{app.id}"):
             response = http.get(path)
             assert response.status_code == 303

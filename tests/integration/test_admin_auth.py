@@ -19,13 +19,16 @@ from surveyrouter.services.operators import (
 from surveyrouter.store.db import transaction
 from surveyrouter.store.operators import UsernameTaken, find_operator, set_disabled
 from tests.integration.admin_session import OPERATOR, PASSWORD, csrf_of, dashboard, sign_in
-from tests.integration.test_server import serving
+from tests.integration.test_server import HTTP_TIMEOUT, serving
 
 
 @pytest.fixture
 def http(runtime: Runtime) -> Iterator[httpx.Client]:
     create_operator(runtime.sessions, utc_now, OPERATOR, PASSWORD)
-    with serving(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url) as client,
+    ):
         yield client
 
 

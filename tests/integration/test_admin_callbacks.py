@@ -22,6 +22,7 @@ from surveyrouter.store.outbox import get_callback as stored_callback
 from tests.integration.admin_session import dashboard
 from tests.integration.receiver import Receiver, receiving
 from tests.integration.test_outcomes import open_click, person, publisher, signed_return
+from tests.integration.test_server import HTTP_TIMEOUT
 
 _ROW = re.compile(r'<tr data-transaction="([^"]+)" data-status="([^"]+)">')
 _ROW_ACTIONS = re.compile(r'action="/admin/callbacks/(\d+)/(retry|dead-letter)"')
@@ -322,7 +323,7 @@ def test_every_change_needs_the_sessions_csrf_token(
 def test_a_stranger_is_sent_to_sign_in(runtime: Runtime, admin: tuple[httpx.Client, str]) -> None:
     http, _csrf = admin
     tx = complete(runtime, http, publisher(runtime))
-    with httpx.Client(base_url=http.base_url) as stranger:
+    with httpx.Client(timeout=HTTP_TIMEOUT, base_url=http.base_url) as stranger:
         assert stranger.get("/admin/callbacks").status_code == 303
         forged = stranger.post(f"/admin/callbacks/{callback(runtime, tx).id}/dead-letter")
         assert forged.status_code == 303

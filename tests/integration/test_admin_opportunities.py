@@ -31,6 +31,7 @@ from surveyrouter.store.opportunities import close_opportunities, upsert_opportu
 from surveyrouter.store.question_library import load_question_library
 from surveyrouter.store.users import remember_context, user_on_sight
 from tests.integration.admin_session import dashboard
+from tests.integration.test_server import HTTP_TIMEOUT
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LIBRARY = load_question_library()
@@ -464,7 +465,7 @@ def test_an_unknown_app_user_or_opportunity_is_a_404_page(
 
 
 def test_the_pages_need_a_signed_in_operator(browser: httpx.Client) -> None:
-    with httpx.Client(base_url=browser.base_url) as stranger:
+    with httpx.Client(timeout=HTTP_TIMEOUT, base_url=browser.base_url) as stranger:
         for path in ("/admin/opportunities", "/admin/opportunities/sandbox/1"):
             response = stranger.get(path)
             assert response.status_code == 303, path

@@ -31,6 +31,7 @@ from surveyrouter.store.db import transaction
 from surveyrouter.store.impressions import count_impressions
 from surveyrouter.store.users import user_on_sight
 from tests.integration.admin_session import dashboard
+from tests.integration.test_server import HTTP_TIMEOUT
 
 ENDINGS = {
     ClickStatus.COMPLETE: (1, 0),
@@ -452,7 +453,7 @@ def test_a_bad_filter_is_a_400_page_with_the_problem(
 
 
 def test_the_page_needs_a_signed_in_operator(http: httpx.Client) -> None:
-    with httpx.Client(base_url=http.base_url) as stranger:
+    with httpx.Client(timeout=HTTP_TIMEOUT, base_url=http.base_url) as stranger:
         page = stranger.get("/admin/traffic")
     assert page.status_code == 303
     assert page.headers["location"].startswith("/admin/sign-in?next=")

@@ -41,7 +41,7 @@ from surveyrouter.store.questions import (
     put_network_attribute,
 )
 from surveyrouter.store.users import ban_user, find_user
-from tests.integration.test_server import assert_error_envelope, serving
+from tests.integration.test_server import HTTP_TIMEOUT, assert_error_envelope, serving
 
 TOKEN = "survey-wall-api-token-01"
 HEADERS = {"X-Api-Token": TOKEN, "X-User-Id": "user-1"}
@@ -121,7 +121,10 @@ def register_bank_question(runtime: Runtime) -> None:
 def wall(runtime: Runtime, publisher: App, rex_fixtures: Path) -> Iterator[Wall]:
     feed = index_samples(runtime, rex_fixtures)
     app = create_app(runtime, feed=feed)
-    with serving(app) as url, httpx.Client(base_url=url, headers=HEADERS) as http:
+    with (
+        serving(app) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=HEADERS) as http,
+    ):
         yield Wall(http, runtime, publisher, app)
 
 
@@ -369,7 +372,7 @@ def test_the_start_bonus_is_offered_then_paid_once_when_its_questions_are_answer
     headers = {"X-Api-Token": "bonus-wall-api-token-1", "X-User-Id": "bonus-user"}
     with (
         serving(create_app(runtime, feed=feed)) as url,
-        httpx.Client(base_url=url, headers=headers) as http,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=headers) as http,
     ):
         wall = Wall(http, runtime, bonus_app)
         first = actions(wall)
@@ -399,7 +402,7 @@ def test_a_vpn_user_gets_the_reason_from_actions_and_406_elsewhere(
     try:
         with (
             serving(create_app(behind_vpn)) as url,
-            httpx.Client(base_url=url, headers=HEADERS) as http,
+            httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=HEADERS) as http,
         ):
             data = actions(Wall(http, behind_vpn, publisher))
             assert data["restriction_reason"]["using_vpn"] is True
@@ -429,7 +432,7 @@ def test_an_attribute_no_library_question_maps_is_asked_as_the_networks_own_ques
     feed = index_samples(runtime, rex_fixtures)
     with (
         serving(create_app(runtime, feed=feed)) as url,
-        httpx.Client(base_url=url, headers=HEADERS) as http,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=HEADERS) as http,
     ):
         wall = Wall(http, runtime, publisher)
         answer_standard_profile(wall)
@@ -518,7 +521,7 @@ def test_links_go_under_the_public_url_whatever_host_the_request_named(
         headers = {**HEADERS, "Host": "evil.example"}
         with (
             serving(create_app(public, feed=feed)) as url,
-            httpx.Client(base_url=url, headers=headers) as http,
+            httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=headers) as http,
         ):
             wall = Wall(http, public, publisher)
             answer_standard_profile(wall)

@@ -16,7 +16,7 @@ from surveyrouter.domain.apps import App
 from surveyrouter.services.apps import create_app as create_publisher_app
 from surveyrouter.store.answers import user_answers
 from surveyrouter.store.users import find_user
-from tests.integration.test_server import assert_error_envelope, serving
+from tests.integration.test_server import HTTP_TIMEOUT, assert_error_envelope, serving
 
 TOKEN = "quiz-kingdom-api-token-2"
 HEADERS = {"X-Api-Token": TOKEN, "X-User-Id": "user-1"}
@@ -31,7 +31,10 @@ def publisher(runtime: Runtime) -> App:
 
 @pytest.fixture
 def client(runtime: Runtime, publisher: App) -> Iterator[httpx.Client]:
-    with serving(create_app(runtime)) as url, httpx.Client(base_url=url, headers=HEADERS) as http:
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=HEADERS) as http,
+    ):
         yield http
 
 

@@ -41,7 +41,7 @@ from tests.integration.test_client_actions import (
     index_samples,
     register_bank_question,
 )
-from tests.integration.test_server import assert_error_envelope, serving
+from tests.integration.test_server import HTTP_TIMEOUT, assert_error_envelope, serving
 
 TOKEN = "survey-wall-v2-token-001"
 HEADERS = {"X-Api-Token": TOKEN, "X-User-Id": "user-1"}
@@ -75,7 +75,7 @@ def serve_wall(runtime: Runtime, rex_fixtures: Path, settings: dict[str, Any]) -
     feed = index_samples(runtime, rex_fixtures)
     with (
         serving(create_app(runtime, feed=feed)) as url,
-        httpx.Client(base_url=url, headers=HEADERS) as http,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=HEADERS) as http,
     ):
         yield Wall(http, runtime, publisher, feed, url)
 

@@ -17,14 +17,17 @@ from surveyrouter.bootstrap import Runtime
 from surveyrouter.clock import utc_now
 from surveyrouter.domain.apps import App
 from surveyrouter.services.apps import create_app as create_publisher_app
-from tests.integration.test_server import assert_error_envelope, serving
+from tests.integration.test_server import HTTP_TIMEOUT, assert_error_envelope, serving
 
 TOKEN = "offerwall-page-token-0001"
 
 
 @pytest.fixture
 def http(runtime: Runtime) -> Iterator[httpx.Client]:
-    with serving(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url) as client,
+    ):
         yield client
 
 

@@ -34,7 +34,7 @@ from surveyrouter.store.ledger import LedgerEntry, user_entries
 from surveyrouter.store.outbox import get_callback
 from surveyrouter.store.schema import CallbackOutboxRow
 from surveyrouter.store.users import user_on_sight
-from tests.integration.test_server import assert_error_envelope, serving
+from tests.integration.test_server import HTTP_TIMEOUT, assert_error_envelope, serving
 
 SECRET = "publisher-secret-0001"
 CALLBACK = (
@@ -177,7 +177,10 @@ def user(runtime: Runtime, app: App) -> User:
 
 @pytest.fixture
 def http(runtime: Runtime) -> Iterator[httpx.Client]:
-    with serving(create_app(runtime)) as url, httpx.Client(base_url=url) as client:
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url) as client,
+    ):
         yield client
 
 
@@ -539,7 +542,10 @@ def test_rex_outcomes_are_verified_with_rexs_own_redirect_keys(
         open_click(runtime, user, "rex"),
     )
     path = "/v1/exchanges/rex/return"
-    with serving(create_app(with_rex)) as url, httpx.Client(base_url=url) as http:
+    with (
+        serving(create_app(with_rex)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url) as http,
+    ):
         sandbox_signed = http.get(signed_return(runtime, returned_click.id, (1, 0), path=path))
         rex_signed = http.get(
             signed_return(runtime, returned_click.id, (1, 0), keys=REX_KEYS, path=path)

@@ -54,7 +54,7 @@ from surveyrouter.store.schema import UserRow
 from surveyrouter.store.users import ban_user, find_user, user_by_id, user_on_sight
 from surveyrouter.store.v2_clicks import add_v2_click, get_v2_click
 from tests.integration.receiver import receiving
-from tests.integration.test_server import assert_error_envelope, serving
+from tests.integration.test_server import HTTP_TIMEOUT, assert_error_envelope, serving
 
 API_TOKEN = "quiz-kingdom-api-token-9"
 S2S_TOKEN = "quiz-kingdom-s2s-token-9"
@@ -225,8 +225,10 @@ def test_imported_answers_do_not_count_toward_the_start_bonus_the_users_own_do(
 
     with (
         serving(create_app(runtime)) as url,
-        httpx.Client(base_url=url, headers={"X-S2S-Token": "bonus-quiz-s2s-token-1"}) as s2s,
-        httpx.Client(base_url=url, headers=client_headers) as wall,
+        httpx.Client(
+            timeout=HTTP_TIMEOUT, base_url=url, headers={"X-S2S-Token": "bonus-quiz-s2s-token-1"}
+        ) as s2s,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=client_headers) as wall,
     ):
         import_users(s2s, user())  # the standard profile and employment_status: four answers
         listed = wall.get("/v1/client/actions").json()["data"]
@@ -337,7 +339,10 @@ def test_a_networks_own_question_is_imported_on_its_network_id(
             ),
         )
     bank = "sandbox_attribute_100262"
-    with serving(create_app(runtime)) as url, httpx.Client(base_url=url, headers=HEADERS) as http:
+    with (
+        serving(create_app(runtime)) as url,
+        httpx.Client(timeout=HTTP_TIMEOUT, base_url=url, headers=HEADERS) as http,
+    ):
         on_network = import_users(
             http, user(questions=[{"id": bank, "network_id": 1, "direct_values": ["20000144"]}])
         )
@@ -791,7 +796,7 @@ def test_a_test_callback_shows_the_first_2_kib_and_the_content_type() -> None:
         return PlainTextResponse("é" * 5000)
 
     # Served without the router: the runtime's fixture is not needed to see the receiver.
-    with serving(endpoint) as receiver_url, httpx.Client() as http:
+    with serving(endpoint) as receiver_url, httpx.Client(timeout=HTTP_TIMEOUT) as http:
         app = App(name="Quiz", api_token=API_TOKEN, secret=SECRET, s2s_token=S2S_TOKEN, id=1)
         result = send_test_callback(app, f"{receiver_url}/cb", SampleCallback(), http)
 
@@ -934,7 +939,7 @@ def test_only_the_apps_s2s_token_opens_the_publisher_api(
     headers: dict[str, str],
     msg: str,
 ) -> None:
-    with httpx.Client(base_url=base_url) as http:
+    with httpx.Client(timeout=HTTP_TIMEOUT, base_url=base_url) as http:
         http.post("/v1/publishers/users", json={"users": [user()]}, headers=HEADERS)
         response = http.request(method, path, json=body, headers=headers)
 

@@ -27,6 +27,9 @@ from surveyrouter.settings import Settings
 from surveyrouter.store.apps import find_app_by_token
 
 TRACE_ID = re.compile(r"[0-9a-f]{16}")
+# How long a test's HTTP client waits for an answer: a fresh server's first request on a
+# loaded CI machine has taken longer than httpx's 5 s default.
+HTTP_TIMEOUT = 30.0
 
 
 @contextmanager
