@@ -262,11 +262,16 @@ def read_banner(process: subprocess.Popen[str]) -> str:
 def worker_pids(supervisor: int) -> set[int]:
     """The supervisor's API worker processes (multiprocessing's spawned children)."""
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
-    return {
-        int(pid)
-        for pid in children
-        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    }
+    return {int(pid) for pid in children if "spawn_main" in _command_line(int(pid))}
+
+
+def _command_line(pid: int) -> str:
+    """The process's command line; empty once it has gone (a worker just killed and reaped
+    between listing the children and reading this)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
