@@ -14,7 +14,6 @@ from surveyrouter.domain.apps import App
 from surveyrouter.domain.users import User, UserIdReserved, check_uid
 from surveyrouter.store.apps import (
     AppNotFound,
-    find_app_by_token,
     find_app_by_token_as_changed,
     get_app,
 )
@@ -95,11 +94,11 @@ class Identified:
 def identify(
     api_token: str,
     uid: str,
-    apps: AppsByToken | None = None,
+    apps: AppsByToken,
     *,
     reads: sessionmaker[Session],
 ) -> Identified:
-    """The app for ``api_token`` (through ``apps`` when given) and its user ``uid`` if known;
+    """The app for ``api_token`` (kept in ``apps``) and its user ``uid`` if known;
     reads only (``reads``: ``store.db.read_sessions``), so a call refused after this (a bad
     parameter, a malformed body) has written nothing.
 
@@ -111,13 +110,7 @@ def identify(
     except UserIdReserved as error:
         reserved = error  # names a live user who had it before it was reserved, or no one
     with reads() as session:
-        if apps is None:
-            app = find_app_by_token(session, api_token)
-            if app is None or app.id is None:
-                raise UnknownApiToken("invalid api token")
-            known = find_user(session, app.id, uid)
-        else:
-            app, known = _kept_app_and_user(session, apps, api_token, uid)
+        app, known = _kept_app_and_user(session, apps, api_token, uid)
     if reserved is not None and (known is None or known.erased_at is not None):
         raise reserved
     return Identified(app, uid, known)
